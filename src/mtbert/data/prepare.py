@@ -1,0 +1,65 @@
+"""The ``prepare`` step: read and validate every raw file, tokenize once, write token-id caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from mtbert.data.encoded import (
+    EncodedSplit,
+    SpecialTokens,
+    encode_table,
+    load_special_tokens,
+    load_split,
+    save_special_tokens,
+    save_split,
+)
+from mtbert.data.reader import read_table
+from mtbert.tasks import SPLITS, TaskSpec
+
+SPECIAL_FILE = "special_tokens.json"
+
+
+def cache_path(prepared_dir: Path, task: str, split: str) -> Path:
+    return prepared_dir / f"{task}-{split}.safetensors"
+
+
+def prepare(
+    tasks: list[TaskSpec],
+    raw_dir: Path,
+    prepared_dir: Path,
+    tokenizer,
+    on_malformed: Literal["skip", "error"] = "skip",
+) -> dict:
+    """Write ``<task>-<split>.safetensors`` for every task and split; return a report of rows and skips.
+
+    Test files have no labels; train and dev files must. Raises :class:`~mtbert.errors.DataError` on the
+    first invalid file, before anything is written, so a failed prepare leaves no half-written cache.
+    """
+    tables = {}
+    for spec in tasks:
+        for split in SPLITS:
+            label = None if split == "test" else spec.label
+            tables[spec.name, split] = read_table(
+                raw_dir / spec.file_name(split), spec.text_columns, label, on_malformed
+            )
+    report: dict = {"rows": {}, "skipped": {}, "skipped_total": 0, "skipped_rows": []}
+    for (task, split), table in tables.items():
+        spec = next(t for t in tasks if t.name == task)
+        save_split(encode_table(table, spec.text_columns, tokenizer), cache_path(prepared_dir, task, split))
+        key = f"{task}_{split}"
+        report["rows"][key] = len(table.ids)
+        report["skipped"][key] = len(table.skipped)
+        report["skipped_total"] += len(table.skipped)
+        report["skipped_rows"] += [f"{table.path}:{row.line}: {row.reason}" for row in table.skipped]
+    special = SpecialTokens(tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    save_special_tokens(special, prepared_dir / SPECIAL_FILE)
+    return report
+
+
+def load_prepared(prepared_dir: Path, task: str, split: str) -> EncodedSplit:
+    return load_split(cache_path(prepared_dir, task, split))
+
+
+def load_special(prepared_dir: Path) -> SpecialTokens:
+    return load_special_tokens(prepared_dir / SPECIAL_FILE)

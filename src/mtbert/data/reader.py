@@ -1,0 +1,352 @@
+"""Reader for the CS224N minBERT data files.
+
+Format: tab-separated UTF-8, a header row whose first column is unnamed (a running index), then one record
+per physical line. Fields may be quoted with ``"`` (CSV quoting, ``""`` for a quote inside a quoted field).
+
+Each physical line is parsed on its own with :mod:`csv` (``strict=True``), so a record never spans lines: a
+field whose quote is never closed cannot swallow the following (good) rows, and line numbers are exact.
+Lines without any ``"`` take a fast path (a plain split on tabs, which is what :mod:`csv` would return).
+
+Problems come in three kinds:
+
+* file-level (missing, unreadable, empty, not UTF-8, bad header, no records): always a :class:`DataError`;
+* malformed rows (wrong number of fields, broken quoting, a tab or line break inside a quoted field, an
+  empty label, a missing id): skipped and reported (``on_malformed="skip"``) or a :class:`DataError`
+  (``on_malformed="error"``);
+* invalid values in a well-formed row (label not a number, out of range or not an integer, an empty
+  sentence, a duplicate id): always a :class:`DataError`.
+
+A ``DataError`` reads ``<file>:<line>: <field>: <problem>``; a skipped row's ``reason`` is
+``<field>: <problem>``, so ``f"{path}:{row.line}: {row.reason}"`` has the same shape.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mtbert.errors import DataError
+
+log = logging.getLogger(__name__)
+
+ID_COLUMN = "id"
+INDEX_COLUMN = ""  # the unnamed running-index column (pandas' index), allowed and ignored
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """How a label column is validated and parsed: a number in ``[low, high]``, an integer if ``integer``.
+
+    Integer labels may be written ``"3"`` or ``"3.0"``; they are returned as floats either way.
+    """
+
+    column: str
+    low: float
+    high: float
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A malformed row left out: its 1-based physical line and ``"<field>: <problem>"``."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """The records of one file, in file order (malformed rows left out and listed in ``skipped``)."""
+
+    path: Path
+    ids: list[str]
+    texts: dict[str, list[str]]  # column name -> stripped values, in file order
+    labels: list[float] | None  # None when read without a label rule (test files)
+    skipped: list[SkippedRow]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def skip_report(self) -> list[str]:
+        """One line per skipped row: ``<file>:<line>: <field>: <problem>``."""
+        return [f"{self.path}:{row.line}: {row.reason}" for row in self.skipped]
+
+
+class _Malformed(Exception):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def read_table(
+    path: Path | str,
+    text_columns: Sequence[str],
+    label: LabelRule | None,
+    on_malformed: Literal["skip", "error"] = "skip",
+) -> Table:
+    """Read one data file; see the module docstring for the rules.
+
+    ``text_columns`` are the sentence columns (stripped of surrounding whitespace, never empty); ``label``
+    is ``None`` for files without a label column. The header must hold exactly ``id``, the text columns
+    and the label column (any order), plus optionally the unnamed index column.
+    """
+    path = Path(path)
+    text_columns = tuple(text_columns)
+    _check_arguments(text_columns, label, on_malformed)
+
+    lines = _read_lines(path)
+    if not lines or not lines[0].strip():
+        raise DataError.at(path, problem="file is empty (no header line)")
+
+    header = _parse_header(path, lines[0], text_columns, label)
+    n_fields = len(header)
+    col = {name: i for i, name in enumerate(header)}
+    id_col = col[ID_COLUMN]
+    text_cols = [(name, col[name]) for name in text_columns]
+    label_col = col[label.column] if label is not None else None
+
+    # Blank lines at the end of the file are ignored; a blank line before a record is malformed.
+    last = len(lines) - 1
+    while last > 0 and not lines[last].strip():
+        last -= 1
+    if last == 0:
+        raise DataError.at(path, problem="no records after the header line")
+
+    ids: list[str] = []
+    texts: dict[str, list[str]] = {name: [] for name in text_columns}
+    labels: list[float] | None = [] if label is not None else None
+    skipped: list[SkippedRow] = []
+    first_seen: dict[str, int] = {}
+
+    for lineno in range(2, last + 2):
+        line = lines[lineno - 1]
+        try:
+            fields = _split_record(line, header)
+            if len(fields) != n_fields:
+                _wrong_count(fields, header)
+            record_id = fields[id_col].strip()
+            if not record_id:
+                raise _Malformed(ID_COLUMN, "missing id")
+            raw_label = fields[label_col].strip() if label_col is not None else ""
+            if label is not None and not raw_label:
+                raise _Malformed(label.column, "empty label" + _quote_hint(fields, header))
+        except _Malformed as bad:
+            if on_malformed == "error":
+                raise DataError.at(path, lineno, bad.field, problem=bad.problem) from None
+            skipped.append(SkippedRow(lineno, str(bad)))
+            continue
+
+        # A well-formed record: invalid values are errors whatever the policy.
+        if record_id in first_seen:
+            raise DataError.at(
+                path,
+                lineno,
+                ID_COLUMN,
+                problem=f"duplicate id {record_id!r} (first seen on line {first_seen[record_id]})",
+            )
+        values = []
+        for name, i in text_cols:
+            value = fields[i].strip()
+            if not value:
+                raise DataError.at(path, lineno, name, problem="empty sentence")
+            values.append(value)
+        if label is not None:
+            assert labels is not None
+            labels.append(_parse_label(path, lineno, label, raw_label))
+        first_seen[record_id] = lineno
+        ids.append(record_id)
+        for (name, _), value in zip(text_cols, values, strict=True):
+            texts[name].append(value)
+
+    if not ids:
+        raise DataError.at(
+            path,
+            problem=f"no valid records: all {len(skipped)} rows are malformed "
+            f"(first: line {skipped[0].line}: {skipped[0].reason})",
+        )
+    if skipped:
+        where = ", ".join(str(row.line) for row in skipped[:10]) + (", ..." if len(skipped) > 10 else "")
+        log.warning("%s: skipped %d malformed row(s) (lines %s)", path, len(skipped), where)
+    return Table(path=path, ids=ids, texts=texts, labels=labels, skipped=skipped)
+
+
+def _check_arguments(text_columns: tuple[str, ...], label: LabelRule | None, on_malformed: str) -> None:
+    """Programming errors (not the user's data): ``ValueError``."""
+    if on_malformed not in ("skip", "error"):
+        raise ValueError(f"on_malformed must be 'skip' or 'error', got {on_malformed!r}")
+    if not text_columns:
+        raise ValueError("text_columns must name at least one column")
+    names = [ID_COLUMN, *text_columns] + ([label.column] if label is not None else [])
+    if len(set(names)) != len(names) or INDEX_COLUMN in names:
+        raise ValueError(f"columns must be distinct, non-empty and not {ID_COLUMN!r}: {names}")
+    if label is not None and not label.low <= label.high:
+        raise ValueError(f"label rule {label}: low > high")
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's physical lines (``\\n`` or ``\\r\\n``), decoded, BOM removed, line ends stripped."""
+    if path.is_dir():
+        raise DataError.at(path, problem="is a directory, not a data file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError.at(path, problem="file not found") from None
+    except PermissionError:
+        raise DataError.at(path, problem="cannot read file: permission denied") from None
+    except OSError as err:
+        raise DataError.at(path, problem=f"cannot read file: {err.strerror or err}") from None
+    if not raw:
+        raise DataError.at(path, problem="file is empty (0 bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _decode_error(path, raw, err) from None
+    if text.startswith(_BOM):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines[-1] == "":  # the final newline
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _decode_error(path: Path, raw: bytes, err: UnicodeDecodeError) -> DataError:
+    lineno = raw.count(b"\n", 0, err.start) + 1
+    line_start = raw.rfind(b"\n", 0, err.start) + 1
+    column = raw.count(b"\t", line_start, err.start)
+    field = None
+    if lineno > 1:  # name the column from the header (approximate if a quoted field holds a tab)
+        header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip(_BOM).rstrip("\r").split("\t")
+        if column < len(header) and header[column].strip():
+            field = header[column].strip()
+    byte = raw[err.start : err.start + 1].hex()
+    return DataError.at(
+        path,
+        lineno,
+        field,
+        problem=f"not valid UTF-8 (byte 0x{byte} at byte {err.start - line_start + 1} of the line)",
+    )
+
+
+def _parse_header(path: Path, line: str, text_columns: tuple[str, ...], label: LabelRule | None) -> list[str]:
+    try:
+        fields = _split(line)
+    except csv.Error as err:
+        raise DataError.at(path, 1, "header", problem=f"broken quoting ({err})") from None
+    header = [name.strip() for name in fields]
+    expected = [ID_COLUMN, *text_columns] + ([label.column] if label is not None else [])
+    found = "found " + ", ".join(repr(name) for name in header)
+    want = "expected " + ", ".join(repr(name) for name in ["", *expected])
+
+    def bad(problem: str) -> DataError:
+        return DataError.at(path, 1, "header", problem=f"{problem} ({found}; {want})")
+
+    missing = [name for name in expected if name not in header]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise bad(f"missing column{plural} " + ", ".join(repr(name) for name in missing))
+    extra = [name for name in header if name not in expected and name != INDEX_COLUMN]
+    if extra:
+        plural = "s" if len(extra) > 1 else ""
+        raise bad(f"unexpected column{plural} " + ", ".join(repr(name) for name in extra))
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise bad("repeated column " + ", ".join(repr(name) for name in repeated))
+    return header
+
+
+def _split(line: str) -> list[str]:
+    """The fields of one physical line; ``csv.Error`` for broken quoting."""
+    if '"' not in line and "\r" not in line:
+        return line.split("\t")
+    return next(csv.reader([line], delimiter="\t", quotechar='"', doublequote=True, strict=True))
+
+
+def _split_record(line: str, header: list[str]) -> list[str]:
+    if not line.strip():
+        raise _Malformed("record", "blank line")
+    try:
+        fields = _split(line)
+    except csv.Error as err:
+        column, problem = _locate_quote_problem(line) or (None, f"cannot parse the line ({err})")
+        raise _Malformed(_column_name(header, column), problem) from None
+    for i, value in enumerate(fields):
+        for char, what in (("\t", "a tab"), ("\n", "a line break"), ("\r", "a carriage return")):
+            if char in value:
+                raise _Malformed(_column_name(header, i), f"broken quoting: quoted field holds {what}")
+    return fields
+
+
+def _locate_quote_problem(line: str) -> tuple[int, str] | None:
+    """Where (column index) and why :mod:`csv` (strict) rejects a line."""
+    column, i, n = 0, 0, len(line)
+    while True:
+        if i < n and line[i] == '"':
+            j = i + 1
+            while True:
+                k = line.find('"', j)
+                if k < 0:
+                    return column, "broken quoting: a quoted field is never closed (no closing '\"')"
+                if line.startswith('"', k + 1):
+                    j = k + 2
+                    continue
+                break
+            i = k + 1
+            if i < n and line[i] != "\t":
+                return column, "broken quoting: text after the closing '\"' of a quoted field"
+        else:
+            k = line.find("\t", i)
+            k = n if k < 0 else k
+            if "\r" in line[i:k]:
+                return column, "stray carriage return (\\r) inside the line"
+            i = k
+        if i >= n:
+            return None
+        i += 1
+        column += 1
+
+
+def _column_name(header: list[str], column: int | None) -> str:
+    if column is None or column >= len(header):
+        return "record"
+    return header[column] or f"column {column + 1}"
+
+
+def _wrong_count(fields: list[str], header: list[str]) -> None:
+    problem = f"expected {len(header)} tab-separated fields, found {len(fields)}"
+    if len(fields) < len(header):
+        raise _Malformed(header[len(fields)] or "record", f"missing field: {problem}" + _quote_hint(fields, header))
+    raise _Malformed("record", f"too many fields: {problem}")
+
+
+def _quote_hint(fields: list[str], header: list[str]) -> str:
+    """A hint for rows whose quoting went wrong: a field with an unmatched literal ``"``."""
+    for name, value in zip(header, fields, strict=False):
+        if value.count('"') % 2:
+            shown = name or "index"
+            return f" (broken quoting? field {shown!r} has an unmatched '\"')"
+    return ""
+
+
+def _parse_label(path: Path, lineno: int, rule: LabelRule, raw: str) -> float:
+    def bad(problem: str) -> DataError:
+        return DataError.at(path, lineno, rule.column, problem=problem)
+
+    if not _NUMBER.fullmatch(raw):
+        raise bad(f"label {raw!r} is not a number")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise bad(f"label {raw!r} is not a finite number")
+    if rule.integer and not value.is_integer():
+        raise bad(f"label {raw!r} is not an integer")
+    if not rule.low <= value <= rule.high:
+        raise bad(f"label {raw!r} is out of range [{rule.low:g}, {rule.high:g}]")
+    return value

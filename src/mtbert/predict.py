@@ -1,0 +1,68 @@
+"""Inference: decoded predictions for a split, in input order, and prediction files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mtbert.data.encoded import EncodedSplit, SpecialTokens, collate
+from mtbert.model import MultiTaskModel, autocast_dtype
+from mtbert.tasks import TaskSpec
+
+
+@torch.no_grad()
+def predict_split(
+    model: MultiTaskModel,
+    spec: TaskSpec,
+    split: EncodedSplit,
+    special: SpecialTokens,
+    max_length: int,
+    device: torch.device,
+    batch_size: int = 128,
+    precision: str = "auto",
+) -> np.ndarray:
+    """Predictions for every row of ``split`` (class index, 0/1 or score), in the split's row order."""
+    was_training = model.training
+    model.eval()
+    amp = autocast_dtype(precision, device)
+    # Rows sorted by length make batches of similar length, so little compute goes to padding.
+    order = np.argsort(split.lengths(), kind="stable")
+    out = np.empty(len(split), dtype=np.float64)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = collate(split, rows, spec.encoding, special, max_length).to(device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            logits = model(spec.name, batch.inputs)
+        out[rows] = spec.decode(logits.float()).cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def evaluate(
+    model: MultiTaskModel,
+    spec: TaskSpec,
+    split: EncodedSplit,
+    special: SpecialTokens,
+    max_length: int,
+    device: torch.device,
+    batch_size: int = 128,
+) -> float:
+    """The task's metric on a labelled split."""
+    pred = predict_split(model, spec, split, special, max_length, device, batch_size)
+    return spec.metric(pred, split.labels)
+
+
+def format_prediction(value: float, spec: TaskSpec) -> str:
+    return str(int(value)) if spec.prediction_is_int else f"{value:.6f}"
+
+
+def write_predictions(path: Path, ids: list[str], values: np.ndarray, spec: TaskSpec) -> None:
+    """``id,prediction`` with one row per input id, in input order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "prediction"])
+        writer.writerows((i, format_prediction(v, spec)) for i, v in zip(ids, values, strict=True))

@@ -1,0 +1,49 @@
+"""Glue the stages share: building task data, models and trainers from a :class:`~mtbert.config.Config`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mtbert.aggregators import make_aggregator
+from mtbert.config import Config, LoopConfig
+from mtbert.data.prepare import load_prepared, load_special
+from mtbert.model import MultiTaskModel, load_encoder, pick_device
+from mtbert.tasks import TaskSpec, get_tasks
+from mtbert.training import TaskData, Trainer
+
+
+def task_data(cfg: Config, tasks: list[TaskSpec]) -> list[TaskData]:
+    prepared = Path(cfg.data.prepared_dir)
+    return [
+        TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks
+    ]
+
+
+def new_model(cfg: Config, tasks: list[TaskSpec] | None = None) -> MultiTaskModel:
+    tasks = tasks if tasks is not None else get_tasks(cfg.tasks)
+    return MultiTaskModel(load_encoder(cfg.model.name), tasks, cfg.model.pooling, cfg.model.dropout)
+
+
+def make_trainer(
+    cfg: Config,
+    model: MultiTaskModel,
+    data: list[TaskData],
+    loop: LoopConfig,
+    grad: str = "sum",
+    grad_options: dict | None = None,
+) -> Trainer:
+    return Trainer(
+        model,
+        data,
+        make_aggregator(grad, **(grad_options or {})),
+        loop,
+        load_special(Path(cfg.data.prepared_dir)),
+        cfg.model.max_length,
+        pick_device(loop.device),
+    )
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,58 @@
+import pytest
+
+from mtbert.aggregators import AGGREGATOR_NAMES, Aggregator, aggregator_options, make_aggregator
+
+EXPECTED_NAMES = ("alignedmtl", "gradvac", "imtlg", "mgda", "pcgrad", "sum", "swpcgrad", "weighted")
+
+
+def test_names_sorted_and_complete() -> None:
+    assert AGGREGATOR_NAMES == EXPECTED_NAMES
+    assert list(AGGREGATOR_NAMES) == sorted(AGGREGATOR_NAMES)
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_every_name_builds(name: str) -> None:
+    options = {"weights": [1.0, 1.0, 1.0]} if name == "weighted" else {}
+    assert isinstance(make_aggregator(name, **options), Aggregator)
+
+
+def test_unknown_name_lists_all_valid_names() -> None:
+    with pytest.raises(ValueError, match="'pcgard'") as info:
+        make_aggregator("pcgard")
+    for name in EXPECTED_NAMES:
+        assert name in str(info.value)
+
+
+def test_unknown_option_named_with_allowed_options() -> None:
+    with pytest.raises(ValueError, match=r"\['bta'\].*'gradvac'.*beta, group, seed"):
+        make_aggregator("gradvac", bta=0.1)
+    with pytest.raises(ValueError, match=r"\['seed'\].*allowed options: none"):
+        make_aggregator("sum", seed=1)
+
+
+def test_missing_required_option() -> None:
+    with pytest.raises(ValueError, match=r"requires option\(s\) \['weights'\]"):
+        make_aggregator("weighted")
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "option"),
+    [
+        ("gradvac", {"beta": 2.0}, "beta"),
+        ("gradvac", {"group": "blocks"}, "group"),
+        ("pcgrad", {"seed": -3}, "seed"),
+        ("swpcgrad", {"seed": "a"}, "seed"),
+        ("weighted", {"weights": [1.0, -2.0]}, "weights"),
+        ("mgda", {"epsilon": -1.0}, "epsilon"),
+        ("alignedmtl", {"scale_mode": "max"}, "scale_mode"),
+    ],
+)
+def test_invalid_option_values_name_the_option(name: str, options: dict, option: str) -> None:
+    with pytest.raises(ValueError, match=f"`{option}`"):
+        make_aggregator(name, **options)
+
+
+def test_options_built_through_registry_are_applied() -> None:
+    agg = make_aggregator("gradvac", beta=0.5, group="tensor", seed=3)
+    assert (agg.beta, agg.group, agg.seed) == (0.5, "tensor", 3)
+    assert aggregator_options("gradvac") == ("beta", "group", "seed")

@@ -1,0 +1,27 @@
+import pytest
+import torch
+
+from mtbert.aggregators import Sum, Weighted
+
+J = torch.tensor([[1.0, 2.0, -1.0], [-2.0, 1.0, 0.5], [0.0, 3.0, 1.0]], dtype=torch.float64)
+
+
+def test_sum_is_sum_of_rows() -> None:
+    torch.testing.assert_close(Sum()(J), J.sum(dim=0))
+
+
+def test_weighted_is_weighted_sum_of_rows() -> None:
+    out = Weighted(weights=[2.0, 0.0, 0.5])(J)
+    torch.testing.assert_close(out, 2.0 * J[0] + 0.5 * J[2])
+
+
+def test_weighted_length_checked_at_call_time() -> None:
+    agg = Weighted(weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"`weights` has 2 entries but J has 3 rows"):
+        agg(J)
+
+
+@pytest.mark.parametrize("weights", [[1.0, -0.1, 1.0], [], [float("nan")], "abc", 3.0])
+def test_weighted_rejects_bad_weights(weights: object) -> None:
+    with pytest.raises(ValueError, match="`weights`"):
+        Weighted(weights=weights)  # type: ignore[arg-type]
