@@ -1,0 +1,50 @@
+# The two commands a new user needs: `make repro` and `make test`. Both create the venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?= ../shared/data
+
+# Nothing downloads at run time: models come from a package or a local folder, data from DATA.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+# Stages run `python stages/...`: the venv must come first on PATH for dvc to find it.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install data repro test test-slow lint bench clean
+
+install: $(VENV)/.installed
+
+# requirements.lock pins every package (torch==2.13.0 takes the CPU wheel); the project itself goes in editable.
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# data/raw -> the raw CSV folder (DATA=<folder> to use your own).
+data:
+	@test -d "$(DATA)" || { echo "error: raw data folder '$(DATA)' not found; run 'make repro DATA=<folder>'" >&2; exit 2; }
+	@mkdir -p data
+	@ln -sfn "$$(cd "$(DATA)" && pwd)" data/raw
+	@echo "data/raw -> $$(readlink data/raw)"
+
+repro: install data
+	$(VENV)/bin/dvc repro
+
+test: install
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: install
+	$(PY) -m pytest -m slow -q
+
+lint: install
+	$(VENV)/bin/ruff check src stages tests bench
+	$(VENV)/bin/ruff format --check src stages tests bench
+
+bench: install data
+	$(PY) bench/grad_step.py
+
+clean:
+	rm -rf $(VENV)
