@@ -8,6 +8,7 @@ takes these objects (or plain arguments), never the YAML file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class ModelConfig:
     pooling: Literal["cls", "mean"] = "mean"
     max_length: int = 128
     dropout: float = 0.1
+    # Word embeddings hold half of MiniLM's weights but see few updates on small data: freezing them halves the
+    # optimizer's and the gradient surgery's work.
+    freeze_embeddings: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class LoopConfig:
     epochs: int = 1
     steps_per_epoch: int = 0  # 0: one pass over the largest task
     batch_size: int = 16
+    group_by_length: bool = True  # batches of similar length: far less padding, same randomness across batches
     lr: float = 5e-5
     head_lr: float = 1e-3
     weight_decay: float = 0.01
@@ -128,7 +133,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
@@ -164,10 +169,12 @@ def _check(cfg: Config) -> None:
         if not 0 <= loop.warmup_ratio < 1:
             raise ConfigError(f"{section}.warmup_ratio: must be in [0, 1), got {loop.warmup_ratio}")
         for key in ("lr", "head_lr"):
-            if getattr(loop, key) <= 0:
-                raise ConfigError(f"{section}.{key}: must be > 0, got {getattr(loop, key)}")
-    if not cfg.finetune.seeds:
-        raise ConfigError("finetune.seeds: expected at least one seed")
+            if not (math.isfinite(getattr(loop, key)) and getattr(loop, key) > 0):
+                raise ConfigError(f"{section}.{key}: must be a finite number > 0, got {getattr(loop, key)}")
+        if loop.seed < 0:
+            raise ConfigError(f"{section}.seed: must be >= 0, got {loop.seed}")
+    if not cfg.finetune.seeds or min(cfg.finetune.seeds) < 0:
+        raise ConfigError(f"finetune.seeds: expected a non-empty list of seeds >= 0, got {list(cfg.finetune.seeds)}")
     valid = {"multitask", *(f"finetune-{s}" for s in cfg.finetune.seeds)}
     for member in cfg.ensemble.members:
         if member not in valid:

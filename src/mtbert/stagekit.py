@@ -22,7 +22,10 @@ def task_data(cfg: Config, tasks: list[TaskSpec]) -> list[TaskData]:
 
 def new_model(cfg: Config, tasks: list[TaskSpec] | None = None) -> MultiTaskModel:
     tasks = tasks if tasks is not None else get_tasks(cfg.tasks)
-    return MultiTaskModel(load_encoder(cfg.model.name), tasks, cfg.model.pooling, cfg.model.dropout)
+    encoder = load_encoder(cfg.model.name)
+    if cfg.model.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    return MultiTaskModel(encoder, tasks, cfg.model.pooling, cfg.model.dropout)
 
 
 def make_trainer(

@@ -102,11 +102,20 @@ class Trainer:
         self.optimizer = make_optimizer(model, loop)
         self.schedule = make_schedule(self.optimizer, self.total_steps, loop.warmup_ratio)
         self.jacobian = torch.zeros(len(data), sum(self.sizes), device=device)
+        self.rows = [self._views(row) for row in self.jacobian]
         self.stats = GradientStats(list(self.data))
 
     def _task_gradients(self, plan, global_step: int) -> tuple[Tensor, dict[str, float]]:
+        """Row i of ``self.jacobian`` <- task i's gradient of the shared parameters.
+
+        Before task i's backward, each shared parameter's ``.grad`` is set to a view of row i, so autograd
+        accumulates straight into the Jacobian: no per-step allocation of gradient buffers and no copy.
+        """
+        self.jacobian.zero_()
         losses = {}
         for i, (task, rows) in enumerate(plan):
+            for p, view in zip(self.shared, self.rows[i], strict=True):
+                p.grad = view
             spec = self.data[task].spec
             batch = collate(self.data[task].train, rows, spec.encoding, self.special, self.max_length)
             batch = batch.to(self.device)
@@ -115,15 +124,8 @@ class Trainer:
             loss = spec.loss(out.float(), batch.labels)
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
-            head = [p for p in self.model.heads[task].parameters() if p.requires_grad]
-            grads = torch.autograd.grad(loss, self.shared + head, allow_unused=True)
-            offset = 0
-            for g, n in zip(grads[: len(self.shared)], self.sizes, strict=True):
-                row = self.jacobian[i, offset : offset + n]
-                row.copy_(g.reshape(-1)) if g is not None else row.zero_()
-                offset += n
-            for p, g in zip(head, grads[len(self.shared) :], strict=True):
-                p.grad = g
+            # Each task's graph is its own (own batch), so no retain_graph; its head gets only its own gradient.
+            loss.backward()
             losses[f"loss_{task}"] = loss.item()
         counts = torch.tensor([len(rows) for _, rows in plan], dtype=torch.float32, device=self.device)
         return counts, losses
@@ -132,10 +134,8 @@ class Trainer:
         self.model.train()
         counts, losses = self._task_gradients(plan, global_step)
         direction = self.aggregator(self.jacobian, counts)
-        offset = 0
-        for p, n in zip(self.shared, self.sizes, strict=True):
-            p.grad = direction[offset : offset + n].view_as(p)
-            offset += n
+        for p, view in zip(self.shared, self._views(direction), strict=True):
+            p.grad = view
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)
         self.optimizer.step()
@@ -152,6 +152,10 @@ class Trainer:
             )
         metrics["overall"] = overall_score(metrics, [d.spec for d in self.data.values()])
         return metrics
+
+    def _views(self, flat: Tensor) -> list[Tensor]:
+        """Views of a flat [P] tensor shaped like each shared parameter."""
+        return [v.view_as(p) for v, p in zip(flat.split(self.sizes), self.shared, strict=True)]
 
     def _payload(self, progress: dict) -> dict:
         return {

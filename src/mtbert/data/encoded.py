@@ -105,7 +105,8 @@ def _truncate_pair(a: np.ndarray, b: np.ndarray, budget: int) -> tuple[np.ndarra
     """Longest-first truncation (as HF tokenizers do) so that ``len(a) + len(b) <= budget``."""
     la, lb = len(a), len(b)
     while la + lb > budget:
-        if la >= lb:
+        # On a tie the originally shorter sentence gives up the token, as the HF tokenizers do.
+        if la > lb or (la == lb and len(a) <= len(b)):
             la -= 1
         else:
             lb -= 1

@@ -1,0 +1,87 @@
+"""Median time of one multi-task training step for every gradient method, against a plain summed-loss step.
+
+Identical batches (the embedded model, every task, 16 examples each; CPU unless --device), the same AdamW step
+and clipping for all. Methods are timed in interleaved rounds so that machine noise hits them alike.
+Prints one line per method: ``<name> <median_seconds> <ratio_to_sum>`` (``plain`` is ``(Σ losses).backward()``).
+
+    python bench/grad_step.py [--rounds 15] [--batch 16] [--methods sum,pcgrad,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mtbert.aggregators import AGGREGATOR_NAMES, make_aggregator
+from mtbert.config import load_config
+from mtbert.data.encoded import collate
+from mtbert.stagekit import new_model, task_data
+from mtbert.tasks import get_tasks
+from mtbert.training import Trainer, make_optimizer
+
+DEFAULT_OPTIONS = {"weighted": {"weights": [1.0, 1.0, 1.0]}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--methods", default=",".join(AGGREGATOR_NAMES))
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    cfg = load_config("params.yaml")
+    tasks = get_tasks(cfg.tasks)
+    data = task_data(cfg, tasks)
+    from mtbert.data.prepare import load_special
+
+    special = load_special(Path(cfg.data.prepared_dir))
+    device = torch.device(args.device)
+    generator = torch.Generator().manual_seed(0)
+    plan = [(d.spec.name, torch.randperm(len(d.train), generator=generator)[: args.batch].numpy()) for d in data]
+    model = new_model(cfg, tasks)
+    loop = cfg.train
+
+    def plain_step(optimizer: torch.optim.Optimizer) -> None:
+        model.train()
+        total = 0.0
+        for task, rows in plan:
+            spec = model.specs[task]
+            batch = collate(data[tasks.index(spec)].train, rows, spec.encoding, special, cfg.model.max_length)
+            batch = batch.to(device)
+            total = total + spec.loss(model(task, batch.inputs).float(), batch.labels)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), loop.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    steps = {"plain": (lambda opt=make_optimizer(model.to(device), loop): plain_step(opt))}
+    for name in args.methods.split(","):
+        aggregator = make_aggregator(name, **DEFAULT_OPTIONS.get(name, {}))
+        trainer = Trainer(model, data, aggregator, loop, special, cfg.model.max_length, device)
+        steps[name] = lambda trainer=trainer: trainer.step(plan, 0)
+
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_ in range(args.warmup + args.rounds):
+        for name, step in steps.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if round_ >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["sum"]) if "sum" in times else statistics.median(times["plain"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name} {median:.4f} {median / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Tests for mtbert.config: params.yaml -> typed, validated config; every bad key or value is one clear line."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from mtbert.aggregators import AGGREGATOR_NAMES
+from mtbert.config import Config, ModelConfig, PretrainConfig, config_from_dict, load_config
+from mtbert.errors import ConfigError, DataError
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def params(**changes) -> dict:
+    """A copy of the repository's params with ``section__key=value`` changes."""
+    data = copy.deepcopy(PARAMS)
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if key:
+            data[section][key] = value
+        else:
+            data[section] = value
+    return data
+
+
+def error_of(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    message = str(info.value)
+    assert "\n" not in message
+    assert isinstance(info.value, DataError)  # the CLI prints it as one line, without a traceback
+    return message
+
+
+def test_repository_params_load():
+    cfg = config_from_dict(copy.deepcopy(PARAMS))
+    assert isinstance(cfg, Config)
+    assert cfg.tasks == ("sst", "para", "sts")
+    assert cfg.train.grad in AGGREGATOR_NAMES
+    assert cfg.train.lr == PARAMS["train"]["lr"]
+    assert cfg.finetune.seeds == tuple(PARAMS["finetune"]["seeds"])
+    assert cfg.ensemble.members == tuple(PARAMS["ensemble"]["members"])
+    assert cfg.model.pooling == PARAMS["model"]["pooling"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.lr = 1.0  # type: ignore[misc]
+
+
+def test_load_config_reads_the_repository_file():
+    assert load_config(ROOT / "params.yaml") == config_from_dict(copy.deepcopy(PARAMS))
+
+
+def test_missing_sections_take_the_defaults():
+    cfg = config_from_dict({"tasks": ["sst"], "ensemble": {"members": ["multitask"]}})
+    assert cfg.model == ModelConfig()
+    assert cfg.train == PretrainConfig()
+
+
+def test_floats_written_without_a_dot_are_accepted(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "tasks: [sst]\ntrain:\n  lr: 1e-4\n  head_lr: 2E-3\nfinetune:\n  lr: 5.0e-5\n"
+        "ensemble:\n  members: [multitask]\n",
+        encoding="utf-8",
+    )
+    assert yaml.safe_load(path.read_text())["train"]["lr"] == "1e-4"  # what PyYAML makes of it
+    cfg = load_config(path)
+    assert cfg.train.lr == pytest.approx(1e-4) and isinstance(cfg.train.lr, float)
+    assert cfg.train.head_lr == pytest.approx(2e-3)
+    assert cfg.finetune.lr == pytest.approx(5e-5)
+    assert config_from_dict(params(train__weight_decay=0)).train.weight_decay == 0.0  # an int for a float
+    assert error_of(params(train__lr="fast")).startswith("train.lr: ")
+
+
+def test_unknown_top_level_key():
+    data = params()
+    data["trian"] = {"epochs": 1}
+    message = error_of(data)
+    assert "trian" in message
+    assert "allowed keys: data, ensemble, finetune, model, predict, tasks, train" in message
+
+
+def test_unknown_nested_key():
+    message = error_of(params(train__lrr=0.1))
+    assert "train.lrr" in message
+    assert "allowed keys:" in message
+    for key in ("lr", "head_lr", "epochs", "grad", "grad_options"):
+        assert key in message.split("allowed keys:")[1]
+
+
+def test_wrong_type():
+    message = error_of(params(train__epochs="two"))
+    assert message.startswith("train.epochs: ")
+    assert "'two'" in message and "int" in message
+
+
+@pytest.mark.parametrize(("key", "value"), [("train__epochs", 2.0), ("train__epochs", True), ("model__name", 3)])
+def test_wrong_scalar_types_are_not_coerced(key, value):
+    assert key.replace("__", ".") in error_of(params(**{key: value}))
+
+
+def test_invalid_choice_lists_the_choices():
+    message = error_of(params(model__pooling="max"))
+    assert message.startswith("model.pooling: ")
+    assert "'max'" in message and "'cls', 'mean'" in message
+
+
+def test_unknown_gradient_method_lists_valid_names():
+    message = error_of(params(train__grad="gradnorm"))
+    assert message.startswith("train.grad: ")
+    assert "'gradnorm'" in message
+    for name in AGGREGATOR_NAMES:
+        assert name in message
+
+
+def test_unknown_task():
+    message = error_of(params(tasks=["sst", "mnli"]))
+    assert message.startswith("tasks: ")
+    assert "'mnli'" in message and "sst, para, sts" in message
+
+
+def test_repeated_task():
+    assert error_of(params(tasks=["sst", "sst"])).startswith("tasks: ")
+
+
+def test_ensemble_member_not_produced_by_the_finetune_seeds():
+    message = error_of(params(finetune__seeds=[1, 2], ensemble__members=["multitask", "finetune-3"]))
+    assert message.startswith("ensemble.members: ")
+    assert "'finetune-3'" in message
+    assert "finetune-1, finetune-2, multitask" in message
+
+
+@pytest.mark.parametrize(
+    ("grad", "options", "named"),
+    [("gradvac", {"beta": 2}, "beta"), ("gradvac", {"betta": 0.1}, "betta"), ("pcgrad", {"seed": -1}, "seed")],
+)
+def test_bad_grad_options(grad, options, named):
+    message = error_of(params(train__grad=grad, train__grad_options=options))
+    assert message.startswith("train.grad_options: ")
+    assert named in message
+
+
+def test_good_grad_options():
+    cfg = config_from_dict(params(train__grad="gradvac", train__grad_options={"beta": 0.5, "group": "layer"}))
+    assert cfg.train.grad_options == {"beta": 0.5, "group": "layer"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("train__epochs", 0),
+        ("finetune__batch_size", 0),
+        ("train__warmup_ratio", 1.0),
+        ("train__lr", 0),
+        ("finetune__head_lr", -1e-3),
+        ("model__dropout", 1.0),
+        ("model__max_length", 4),
+        ("finetune__seeds", []),
+    ],
+)
+def test_out_of_range_values(key, value):
+    assert error_of(params(**{key: value})).startswith(key.replace("__", "."))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("train__lr", float("nan")),
+        ("train__head_lr", float("inf")),
+        ("train__seed", -1),  # np.random.default_rng([seed, epoch]) raises in the sampler, mid-stage
+        ("finetune__seeds", [-1]),
+    ],
+)
+def test_non_finite_rates_and_negative_seeds_are_rejected(key, value):
+    data = params(**{key: value}, ensemble__members=["multitask"])
+    assert error_of(data).startswith(key.replace("__", "."))
+
+
+def test_load_config_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: file not found"
+
+
+def test_load_config_invalid_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("tasks: [sst\ntrain:\n  lr: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: not valid YAML")
+
+
+def test_load_config_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params(model__pooling="max")), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: model.pooling: ")
+
+
+def test_load_config_top_level_list(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- sst\n- para\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "expected a mapping" in str(info.value)
+    assert ": :" not in str(info.value)

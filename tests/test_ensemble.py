@@ -1,0 +1,168 @@
+"""Tests for mtbert.ensemble: the combination rules and reading / aligning members' prediction files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtbert.ensemble import align, majority_vote, mean, read_predictions, rounded_mean
+from mtbert.errors import DataError
+
+# --- rules ----------------------------------------------------------------------------------------------
+
+
+def test_rounded_mean_rounds_half_up():
+    values = np.array([[2.0, 1.0, 0.0, 3.0], [3.0, 2.0, 1.0, 4.0], [2.0, 1.0, 1.0, 4.0], [3.0, 1.0, 0.0, 4.0]])
+    # means: 2.5 -> 3, 1.25 -> 1, 0.5 -> 1, 3.75 -> 4 (np.round would give 2 and 0 for the ties)
+    assert rounded_mean(values).tolist() == [3.0, 1.0, 1.0, 4.0]
+
+
+def test_rounded_mean_examples():
+    assert rounded_mean(np.array([[1.0], [2.0]])).tolist() == [2.0]  # 1.5 -> 2
+    assert rounded_mean(np.array([[1.0], [1.0], [2.0]])).tolist() == [1.0]  # 1.33 -> 1
+    assert rounded_mean(np.array([[1.0], [2.0], [2.0]])).tolist() == [2.0]  # 1.67 -> 2
+    assert rounded_mean(np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 4.0], [2.0, 4.0], [1.0, 4.0]])).tolist() == [1.0, 2.0]
+    assert rounded_mean(np.array([[4.0, 0.0]])).tolist() == [4.0, 0.0]  # one member: its predictions
+
+
+def test_majority_vote_clear_majority():
+    votes = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    assert majority_vote(votes).tolist() == [1.0, 0.0, 1.0]
+
+
+def test_majority_vote_tie_goes_to_the_first_member_both_ways():
+    assert majority_vote(np.array([[1.0, 0.0], [0.0, 1.0]])).tolist() == [1.0, 0.0]
+    assert majority_vote(np.array([[0.0, 1.0], [1.0, 0.0]])).tolist() == [0.0, 1.0]
+    four = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    assert majority_vote(four).tolist() == [1.0, 0.0]
+
+
+def test_mean():
+    assert mean(np.array([[1.0, 4.0], [2.0, 5.0], [4.5, 0.0]])).tolist() == pytest.approx([2.5, 3.0])
+
+
+# --- read_predictions -----------------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str, name: str = "sst-dev.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, integer: bool = True) -> DataError:
+    with pytest.raises(DataError) as info:
+        read_predictions(path, integer)
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def test_reads_ids_and_values_in_file_order(tmp_path):
+    path = write(tmp_path, "id,prediction\nb,3\na,1.0\nc,0\n")
+    ids, values = read_predictions(path, integer=True)
+    assert ids == ["b", "a", "c"]
+    assert values.tolist() == [3.0, 1.0, 0.0]
+    ids, values = read_predictions(write(tmp_path, "\ufeffid,prediction\nx,2.75\n", "sts.csv"), integer=False)
+    assert (ids, values.tolist()) == (["x"], [2.75])
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "members" / "finetune-1" / "sst-dev.csv"
+    err = error_of(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "not found" in str(err)
+
+
+def test_wrong_header(tmp_path):
+    path = write(tmp_path, "id,pred\na,1\n")
+    err = error_of(path)
+    assert str(err).startswith(f"{path}:1: ")
+    assert "id,prediction" in str(err) and "id,pred" in str(err)
+    assert (err.path, err.line) == (str(path), 1)
+
+
+def test_not_a_number(tmp_path):
+    path = write(tmp_path, "id,prediction\na,1\nb,abc\n")
+    err = error_of(path, integer=False)
+    assert str(err).startswith(f"{path}:3: prediction: ")
+    assert "'abc'" in str(err)
+    assert (err.path, err.line, err.field) == (str(path), 3, "prediction")
+
+
+def test_not_an_integer_where_an_integer_is_expected(tmp_path):
+    path = write(tmp_path, "id,prediction\na,1\nb,2\nc,2.5\n")
+    err = error_of(path, integer=True)
+    assert str(err).startswith(f"{path}:4: prediction: ")
+    assert "integer" in str(err) and "'2.5'" in str(err)
+    assert read_predictions(path, integer=False)[1].tolist() == [1.0, 2.0, 2.5]
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf"])
+def test_not_finite(tmp_path, raw):
+    path = write(tmp_path, f"id,prediction\na,{raw}\n")
+    assert str(error_of(path, integer=False)).startswith(f"{path}:2: prediction: ")
+
+
+def test_duplicate_id(tmp_path):
+    path = write(tmp_path, "id,prediction\na,1\nb,2\na,3\n")
+    err = error_of(path)
+    assert str(err).startswith(f"{path}:4: id: ")
+    assert "'a'" in str(err) and "line 2" in str(err)
+
+
+def test_wrong_number_of_fields(tmp_path):
+    path = write(tmp_path, "id,prediction\na,1\nb,2,3\n")
+    assert str(error_of(path)).startswith(f"{path}:3: ")
+
+
+def test_header_only(tmp_path):
+    path = write(tmp_path, "id,prediction\n")
+    err = error_of(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "no predictions" in str(err)
+
+
+# --- align ----------------------------------------------------------------------------------------------
+
+FILES = {
+    "multitask": Path("predictions/members/multitask/sst-dev.csv"),
+    "finetune-1": Path("predictions/members/finetune-1/sst-dev.csv"),
+    "finetune-2": Path("predictions/members/finetune-2/sst-dev.csv"),
+}
+
+
+def members(**ids: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+    return {
+        name.replace("_", "-"): (rows, np.arange(len(rows), dtype=float) + k)
+        for k, (name, rows) in enumerate(ids.items())
+    }
+
+
+def test_align_stacks_members_in_order():
+    ids, values = align(
+        members(multitask=["a", "b", "c"], finetune_1=["a", "b", "c"], finetune_2=["a", "b", "c"]), FILES
+    )
+    assert ids == ["a", "b", "c"]
+    assert values.tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+
+
+@pytest.mark.parametrize(
+    ("other", "line", "found"),
+    [
+        (["a", "x", "c"], 3, "'x'"),  # another id
+        (["a", "c", "b"], 3, "'c'"),  # same ids, another order
+        (["a", "b"], 4, "'end of file'"),  # fewer rows
+        (["a", "b", "c", "d"], 5, "'d'"),  # more rows
+    ],
+)
+def test_align_names_the_member_file_and_line_where_ids_differ(other, line, found):
+    with pytest.raises(DataError) as info:
+        align(members(multitask=["a", "b", "c"], finetune_1=["a", "b", "c"], finetune_2=other), FILES)
+    err = info.value
+    path = FILES["finetune-2"]
+    assert str(err).startswith(f"{path}:{line}: id: ")
+    assert (err.path, err.line, err.field) == (str(path), line, "id")
+    assert found in str(err)
+    assert str(FILES["multitask"]) in str(err)  # the reference member it was compared with

@@ -1,0 +1,127 @@
+"""Tests for mtbert.model: pooling, save / load round trip, the embedded model and parameter groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from mtbert.model import MultiTaskModel, load_model, pool, resolve_model_name
+from mtbert.tasks import TASKS
+
+
+@pytest.fixture
+def model(tiny_model_dir) -> MultiTaskModel:
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    return MultiTaskModel(encoder, list(TASKS.values()), pooling="cls", dropout=0.2)
+
+
+def inputs() -> dict[str, torch.Tensor]:
+    """Four rows (two pairs for bi-encoded tasks), two of them padded."""
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(1000, 2000, (4, 9), generator=generator)
+    mask = torch.ones(4, 9, dtype=torch.long)
+    mask[1, 5:] = 0
+    mask[3, 3:] = 0
+    input_ids[mask == 0] = 0
+    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask)}
+
+
+# --- pool -----------------------------------------------------------------------------------------------
+
+
+def test_mean_pooling_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(hidden, mask, "mean").tolist() == [[2.0, 3.0], [7.0, 8.0]]
+
+
+def test_mean_pooling_of_an_all_padding_row_is_zero_not_nan():
+    hidden = torch.ones(1, 3, 2)
+    assert pool(hidden, torch.zeros(1, 3, dtype=torch.long), "mean").tolist() == [[0.0, 0.0]]
+
+
+def test_cls_pooling_takes_position_zero():
+    hidden = torch.arange(12.0).reshape(2, 3, 2)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(hidden, mask, "cls").tolist() == [[0.0, 1.0], [6.0, 7.0]]
+
+
+def test_model_mean_pooling_is_independent_of_padding(tiny_model_dir):
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    model = MultiTaskModel(encoder, list(TASKS.values()), pooling="mean", dropout=0.1).eval()
+    short = {k: v[:1, :5] for k, v in inputs().items()}
+    padded = {k: torch.cat([v, torch.zeros(1, 4, dtype=v.dtype)], dim=1) for k, v in short.items()}
+    with torch.no_grad():
+        assert torch.allclose(model.embed(short), model.embed(padded), atol=1e-5)
+
+
+# --- save / load ----------------------------------------------------------------------------------------
+
+
+def test_save_then_load_gives_identical_outputs(model, tmp_path):
+    folder = tmp_path / "models" / "multitask"
+    with torch.no_grad():
+        for head in model.heads.values():  # heads away from their fresh init, so a lost head would show
+            for p in head.parameters():
+                p.add_(torch.randn_like(p))
+    model.save(folder)
+    loaded = load_model(folder, TASKS)
+    model.eval()
+    loaded.eval()
+    assert loaded.pooling == "cls" and loaded.dropout == 0.2
+    assert list(loaded.heads) == list(TASKS)
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    with torch.no_grad():
+        for task in TASKS:
+            assert torch.equal(loaded(task, inputs()), model(task, inputs())), task
+
+
+def test_save_writes_safetensors_and_no_pickle(model, tmp_path):
+    model.save(tmp_path)
+    names = {p.name for p in Path(tmp_path).iterdir()}
+    assert "model.safetensors" in names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"))]
+    assert (tmp_path / "model.safetensors").read_bytes()[8:9] == b"{"  # safetensors: 8-byte size, JSON header
+
+
+def test_load_keeps_a_subset_of_tasks(tiny_model_dir, tmp_path):
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    MultiTaskModel(encoder, [TASKS["sts"]], pooling="mean", dropout=0.1).save(tmp_path)
+    assert list(load_model(tmp_path, TASKS).heads) == ["sts"]
+
+
+# --- embedded model and parameters ----------------------------------------------------------------------
+
+
+def test_embedded_model_resolves_to_a_folder_with_a_config():
+    folder = Path(resolve_model_name("embedded"))
+    assert folder.is_dir()
+    assert (folder / "config.json").is_file()
+
+
+def test_other_names_are_kept_as_they_are():
+    assert resolve_model_name("bert-base-uncased") == "bert-base-uncased"
+    assert resolve_model_name("/some/folder") == "/some/folder"
+
+
+def test_shared_parameters_are_the_encoder_and_exclude_heads(model):
+    shared = model.shared_parameters()
+    assert shared
+    assert all(name.startswith("encoder.") for name, _ in shared)
+    shared_ids = {id(p) for _, p in shared}
+    head_ids = {id(p) for p in model.heads.parameters()}
+    assert head_ids and not shared_ids & head_ids
+    assert shared_ids == {id(p) for p in model.encoder.parameters()}
+    assert {id(p) for p in model.head_parameters()} == head_ids
+
+
+def test_frozen_parameters_are_not_shared(model):
+    model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    names = [name for name, _ in model.shared_parameters()]
+    assert "encoder.embeddings.word_embeddings.weight" not in names
+    assert len(names) == sum(1 for p in model.encoder.parameters() if p.requires_grad)
