@@ -48,7 +48,7 @@ def make_project(folder: Path, params: dict) -> Path:
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(ROOT / "dvc.yaml", folder / "dvc.yaml")
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "init", "-q"], folder)
+    _run(["git", "init", "-q", "-b", "main"], folder)
     _run([sys.executable, "-m", "dvc", "init", "-q"], folder)
     _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], folder)
     _run(["git", "add", "-A"], folder)
