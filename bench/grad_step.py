@@ -60,7 +60,8 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    steps = {"plain": (lambda opt=make_optimizer(model.to(device), loop): plain_step(opt))}
+    plain_optimizer = make_optimizer(model.to(device), loop)
+    steps = {"plain": lambda: plain_step(plain_optimizer)}
     for name in args.methods.split(","):
         aggregator = make_aggregator(name, **DEFAULT_OPTIONS.get(name, {}))
         trainer = Trainer(model, data, aggregator, loop, special, cfg.model.max_length, device)

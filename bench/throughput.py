@@ -13,6 +13,7 @@ import argparse
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -56,7 +57,7 @@ def main() -> None:
     model = new_model(cfg, tasks)
     # FLOPs per token: 2 per weight in the forward pass and 4 in the backward, embeddings excluded (lookups).
     dense = sum(p.numel() for n, p in model.encoder.named_parameters() if "embeddings" not in n)
-    trainer = make_trainer(cfg, model, data, cfg.train, "sum")
+    trainer = make_trainer(cfg, model, data, replace(cfg.train, grad="sum", grad_options={}))
     plan = trainer.sampler.epoch(0)
     trainer.step(plan[0], 0)  # warm-up
     examples = tokens = 0

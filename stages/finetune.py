@@ -24,8 +24,8 @@ def main() -> None:
     pretrained = load_model(Path("models/multitask"), TASKS)
     report = {}
     for seed in cfg.finetune.seeds:
-        loop = cfg.finetune.__class__(**{**cfg.finetune.__dict__, "seed": seed})
-        model = new_model(cfg, [spec])
+        loop = cfg.finetune.for_task(spec.name, seed)
+        model = new_model(cfg, [spec], seed=seed)
         # Copy the pretrained encoder (load, not file copy: DVC's cache may link files read-only).
         model.encoder.load_state_dict(pretrained.encoder.state_dict())
         init_head(model.heads[spec.name], torch.Generator().manual_seed(seed))
@@ -34,7 +34,7 @@ def main() -> None:
         checkpoints = Checkpointer(Path(f"checkpoints/finetune-{spec.name}-{seed}"), key)
         with Live(f"dvclive/finetune/{spec.name}/seed-{seed}", dvcyaml=None, save_dvc_exp=False) as live:
 
-            def log(epoch: int, metrics: dict[str, float], live=live) -> None:
+            def log(epoch: int, metrics: dict[str, float], live=live, seed=seed) -> None:
                 for name, value in metrics.items():
                     live.log_metric(name, value)
                 live.next_step()

@@ -14,8 +14,8 @@ def main() -> None:
     cfg = load_config("params.yaml")
     tasks = get_tasks(cfg.tasks)
     data = task_data(cfg, tasks)
-    model = new_model(cfg, tasks)
-    trainer = make_trainer(cfg, model, data, cfg.train, cfg.train.grad, cfg.train.grad_options)
+    model = new_model(cfg, tasks, seed=cfg.train.seed)
+    trainer = make_trainer(cfg, model, data, cfg.train)
     key = run_key(cfg.train, cfg.model, cfg.tasks, files=sorted(Path(cfg.data.prepared_dir).glob("*")))
     checkpoints = Checkpointer(Path("checkpoints/pretrain"), key)
     with Live("dvclive/pretrain", dvcyaml=None, save_dvc_exp=False) as live:

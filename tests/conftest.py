@@ -13,7 +13,30 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = "good bad movie plot great awful film fun dull story how what why is the a of best worst who can I".split()
+WORDS = [
+    "good",
+    "bad",
+    "movie",
+    "plot",
+    "great",
+    "awful",
+    "film",
+    "fun",
+    "dull",
+    "story",
+    "how",
+    "what",
+    "why",
+    "is",
+    "the",
+    "a",
+    "of",
+    "best",
+    "worst",
+    "who",
+    "can",
+    "I",
+]
 
 
 def _sentence(rng: random.Random) -> str:

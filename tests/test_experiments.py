@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from test_pipeline import _run, make_project, tiny_params
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 
@@ -38,6 +37,7 @@ def tiny_params(raw_dir: Path, model_dir: Path) -> dict:
     for section in ("train", "finetune"):
         params[section].update(epochs=2, steps_per_epoch=3, batch_size=4, checkpoint_every=2)
     params["finetune"]["seeds"] = [1, 2]
+    params["finetune"]["task_steps"] = {}
     params["ensemble"]["members"] = ["multitask", "finetune-1", "finetune-2"]
     return params
 
@@ -89,7 +89,7 @@ def test_every_stage_runs_and_writes_its_outputs(repro):
 
 
 def test_prepare_reports_the_broken_quora_row(repro):
-    project, result = repro
+    project, _ = repro
     report = json.loads((project / "metrics/prepare.json").read_text())
     assert report["skipped"]["para_train"] == 1
     assert report["skipped_rows"][0].endswith(

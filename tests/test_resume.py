@@ -25,8 +25,13 @@ def test_sigkill_then_repro_resumes_with_identical_metrics(tmp_path, tiny_raw_di
     project = make_project(tmp_path / "killed", _params(tiny_raw_dir, tiny_model_dir))
     _run([sys.executable, "-m", "dvc", "repro", "prepare"], project)
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    proc = subprocess.Popen([sys.executable, "stages/pretrain.py"], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "stages/pretrain.py"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = project / "checkpoints/pretrain/state.pt"
     deadline = time.time() + 120
     while not state.exists() and proc.poll() is None and time.time() < deadline:

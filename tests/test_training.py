@@ -34,7 +34,9 @@ def make_trainer(prepared: Path, tiny_model_dir: Path, grad: str = "sum", loop: 
     torch.manual_seed(123)
     tasks = get_tasks(["sst", "para", "sts"])
     model = MultiTaskModel(AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False), tasks, "mean", 0.1)
-    data = [TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks]
+    data = [
+        TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks
+    ]
     aggregator = make_aggregator(grad, **options)
     return Trainer(model, data, aggregator, loop, load_special(prepared), 32, torch.device("cpu"))
 
@@ -67,7 +69,9 @@ def test_sum_direction_equals_the_summed_loss_gradient(prepared, tiny_model_dir)
     trainer = make_trainer(prepared, tiny_model_dir)
     trainer.model.eval()
     plan = trainer.sampler.epoch(0)[0]
-    expected = sum(torch.cat([g.reshape(-1) for g in _task_grad(trainer, t, r)[: len(trainer.shared)]]) for t, r in plan)
+    expected = sum(
+        torch.cat([g.reshape(-1) for g in _task_grad(trainer, t, r)[: len(trainer.shared)]]) for t, r in plan
+    )
     counts, _ = trainer._task_gradients(plan, 0)
     torch.testing.assert_close(trainer.aggregator(trainer.jacobian, counts), expected, rtol=1e-4, atol=1e-6)
 
@@ -115,7 +119,9 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(
         trainer.fit(checkpoints)
     monkeypatch.setattr(Trainer, "step", real_step)
     replayed = []
-    resumed = make_trainer(prepared, tiny_model_dir, "pcgrad").fit(checkpoints, on_epoch=lambda e, m: replayed.append(e))
+    resumed = make_trainer(prepared, tiny_model_dir, "pcgrad").fit(
+        checkpoints, on_epoch=lambda e, m: replayed.append(e)
+    )
     assert resumed.history == reference.history
     assert replayed == [0, 1]
 

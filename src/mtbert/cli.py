@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+
+import transformers
 
 from mtbert.errors import DataError
 
 
 def run(main: Callable[[], None]) -> None:
     """Call ``main``; a user-facing error becomes one line on stderr and exit status 2 (no traceback)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
     try:
         main()
     except DataError as err:

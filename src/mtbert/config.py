@@ -64,11 +64,23 @@ class LoopConfig:
 class PretrainConfig(LoopConfig):
     grad: str = "sum"
     grad_options: dict[str, Any] = field(default_factory=dict)
+    # Samples of each task per step, in units of batch_size (missing tasks: 1). 0 leaves a task out of stage 1.
+    task_ratio: dict[str, int] = field(default_factory=dict)
+
+    def batch_sizes(self, tasks: tuple[str, ...]) -> dict[str, int]:
+        """Per-task batch size of one step, for the tasks that take part (ratio > 0)."""
+        sizes = {t: self.task_ratio.get(t, 1) * self.batch_size for t in tasks}
+        return {t: n for t, n in sizes.items() if n > 0}
 
 
 @dataclass(frozen=True)
 class FinetuneConfig(LoopConfig):
     seeds: tuple[int, ...] = (1,)
+    task_steps: dict[str, int] = field(default_factory=dict)  # per-task override of steps_per_epoch
+
+    def for_task(self, task: str, seed: int) -> FinetuneConfig:
+        """The loop settings of one fine-tuning run."""
+        return dataclasses.replace(self, seed=seed, steps_per_epoch=self.task_steps.get(task, self.steps_per_epoch))
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,20 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"tasks: unknown task {name!r}; allowed: {', '.join(TASKS)}")
     if len(set(cfg.tasks)) != len(cfg.tasks) or not cfg.tasks:
         raise ConfigError(f"tasks: expected a non-empty list of distinct tasks, got {list(cfg.tasks)}")
+    for key, mapping in (("train.task_ratio", cfg.train.task_ratio), ("finetune.task_steps", cfg.finetune.task_steps)):
+        for task, value in mapping.items():
+            if task not in cfg.tasks:
+                raise ConfigError(f"{key}: unknown task {task!r}; allowed: {', '.join(cfg.tasks)}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{key}.{task}: expected an integer >= 0, got {value!r}")
+    active = cfg.train.batch_sizes(cfg.tasks)
+    if not active:
+        raise ConfigError("train.task_ratio: every task has ratio 0; at least one task must train")
+    if len(active) < 2 and cfg.train.grad not in ("sum", "weighted"):
+        raise ConfigError(
+            f"train.grad: {cfg.train.grad!r} combines the gradients of several tasks, but only {list(active)} "
+            "takes part in each step (train.task_ratio); use sum or give another task a ratio > 0"
+        )
     if cfg.train.grad not in AGGREGATOR_NAMES:
         raise ConfigError(f"train.grad: got {cfg.train.grad!r}, expected one of {', '.join(AGGREGATOR_NAMES)}")
     for section in ("train", "finetune"):

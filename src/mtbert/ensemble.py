@@ -85,13 +85,11 @@ def align(members: dict[str, tuple[list[str], np.ndarray]], files: dict[str, Pat
     ids = members[names[0]][0]
     for name in names[1:]:
         other = members[name][0]
-        if other != ids:
-            bad = next((i for i, (a, b) in enumerate(zip(ids, other)) if a != b), min(len(ids), len(other)))
-            raise DataError.at(
-                files[name],
-                bad + 2,
-                "id",
-                problem=f"ids differ from member {names[0]!r} ({files[names[0]]}): "
-                f"{other[bad] if bad < len(other) else 'end of file'!r} vs {ids[bad] if bad < len(ids) else 'end of file'!r}",
-            )
+        if other == ids:
+            continue
+        bad = next((i for i, (a, b) in enumerate(zip(ids, other, strict=False)) if a != b), min(len(ids), len(other)))
+        theirs = other[bad] if bad < len(other) else "end of file"
+        ours = ids[bad] if bad < len(ids) else "end of file"
+        problem = f"ids differ from member {names[0]!r} ({files[names[0]]}): {theirs!r} vs {ours!r}"
+        raise DataError.at(files[name], bad + 2, "id", problem=problem)
     return ids, np.stack([members[n][1] for n in names])

@@ -28,11 +28,13 @@ class GradientStats:
         self.conflicts = torch.zeros(t, t, dtype=torch.float64)
         self.pair_steps = torch.zeros(t, t, dtype=torch.float64)
         self.extra: dict[str, Tensor] = {}
+        self.steps = 0
 
     def update(self, aggregator: Aggregator) -> None:
         gram = getattr(aggregator, "last_gramian", None)
         if gram is None or len(self.tasks) < 2:
             return
+        self.steps += 1
         gram = gram.detach().double().cpu()
         norms = gram.diagonal().sqrt()
         present = norms > 0  # a task absent from the step has a zero row: no cosine to speak of
@@ -54,6 +56,9 @@ class GradientStats:
                 out[f"grad/cos_{pair}"] = self.cos_sum[i, j].item() / steps
                 out[f"grad/conflict_{pair}"] = self.conflicts[i, j].item() / steps
         for key, value in self.extra.items():
+            if value.shape == (len(self.tasks),) and self.steps:  # e.g. the weights of Gramian methods
+                for i, task in enumerate(self.tasks):
+                    out[f"grad/{key}_{task}"] = value[i].item() / self.steps
             if value.shape == (len(self.tasks), len(self.tasks)):
                 for i, j in permutations(range(len(self.tasks)), 2):
                     out[f"grad/{key}_{self.tasks[i]}_{self.tasks[j]}"] = value[i, j].item()
@@ -65,6 +70,7 @@ class GradientStats:
             "conflicts": self.conflicts,
             "pair_steps": self.pair_steps,
             "extra": dict(self.extra),
+            "steps": self.steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -74,3 +80,4 @@ class GradientStats:
             state["pair_steps"],
         )
         self.extra = dict(state["extra"])
+        self.steps = state["steps"]

@@ -43,7 +43,7 @@ class RoundRobinSampler:
     def __init__(
         self,
         sizes: dict[str, int],
-        batch_size: int,
+        batch_size: int | dict[str, int],
         steps: int,
         seed: int,
         lengths: dict[str, np.ndarray] | None = None,
@@ -51,8 +51,9 @@ class RoundRobinSampler:
         if any(n < 1 for n in sizes.values()):
             raise ValueError(f"every task needs training rows, got sizes {sizes}")
         self.sizes = sizes
-        self.batch_size = batch_size
-        self.steps = steps or max(1, max(n // batch_size for n in sizes.values()))  # one pass, no repeats
+        self.batch_sizes = batch_size if isinstance(batch_size, dict) else dict.fromkeys(sizes, batch_size)
+        # steps=0: one pass over the largest task, no repeats
+        self.steps = steps or max(1, max(n // self.batch_sizes[t] for t, n in sizes.items()))
         self.seed = seed
         self.lengths = lengths
 
@@ -65,13 +66,13 @@ class RoundRobinSampler:
         order = rng.permutation(self.sizes[task])
         if self.lengths is None:
             return order
-        return length_grouped(order, self.lengths[task], self.batch_size, rng)
+        return length_grouped(order, self.lengths[task], self.batch_sizes[task], rng)
 
     def _stream(self, rng: np.random.Generator, task: str) -> Iterator[np.ndarray]:
-        order, pos = self._pass(rng, task), 0
+        order, pos, size = self._pass(rng, task), 0, self.batch_sizes[task]
         while True:
-            if pos + self.batch_size > len(order) and pos > 0:
+            if pos + size > len(order) and pos > 0:
                 # Start a new pass rather than emit a short batch; the unused tail comes back next pass.
                 order, pos = self._pass(rng, task), 0
-            yield order[pos : pos + self.batch_size]
-            pos += self.batch_size
+            yield order[pos : pos + size]
+            pos += size

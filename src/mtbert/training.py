@@ -11,6 +11,7 @@ Stage 1 (``pretrain``) is "all tasks + an aggregator"; stage 2 (``finetune``) is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from mtbert.observe import GradientStats
 from mtbert.predict import evaluate
 from mtbert.sampling import RoundRobinSampler
 from mtbert.tasks import TaskSpec, overall_score
+
+log = logging.getLogger(__name__)
+LOG_EVERY = 50  # steps between progress lines
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -54,7 +58,9 @@ def make_optimizer(model: MultiTaskModel, loop: LoopConfig) -> torch.optim.Optim
         {"params": no_decay, "lr": loop.lr, "weight_decay": 0.0},
         {"params": model.head_parameters(), "lr": loop.head_lr, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]])
+    # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
+    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    return torch.optim.AdamW([g for g in groups if g["params"]], fused=fused)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: float):
@@ -80,6 +86,7 @@ class Trainer:
         special: SpecialTokens,
         max_length: int,
         device: torch.device,
+        batch_sizes: dict[str, int] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.data = {d.spec.name: d for d in data}
@@ -94,7 +101,7 @@ class Trainer:
         self.aggregator.bind([(n, p.numel()) for n, p in model.shared_parameters()], len(data))
         self.sampler = RoundRobinSampler(
             {name: len(d.train) for name, d in self.data.items()},
-            loop.batch_size,
+            batch_sizes or loop.batch_size,
             loop.steps_per_epoch,
             loop.seed,
         )
@@ -194,6 +201,9 @@ class Trainer:
         payload = checkpoints.load() if checkpoints else None
         if payload is not None:
             progress = self._restore(payload)
+            log.info(
+                "resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, progress["epoch"], progress["step"]
+            )
             for epoch, metrics in enumerate(progress["history"]):
                 if on_epoch:  # replay, so the logger's files match an uninterrupted run
                     on_epoch(epoch, metrics)
@@ -204,6 +214,9 @@ class Trainer:
                 for key, value in self.step(plan[step], epoch * len(plan) + step).items():
                     running[key] = running.get(key, 0.0) + value
                 progress["step"] = step + 1
+                if progress["step"] % LOG_EVERY == 0:
+                    means = " ".join(f"{k}={v / progress['step']:.4f}" for k, v in running.items())
+                    log.info("epoch %d step %d/%d %s", epoch, progress["step"], len(plan), means)
                 every = self.loop.checkpoint_every
                 if checkpoints and every and progress["step"] % every == 0 and progress["step"] < len(plan):
                     checkpoints.save(self._payload(progress))
