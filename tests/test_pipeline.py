@@ -150,3 +150,64 @@ def test_bad_raw_data_stops_prepare_with_one_line(tmp_path, tiny_raw_dir, tiny_m
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "sts-dev.csv" in last and "sentence2" in last
+
+
+def _copy_project(project: Path, dest: Path) -> Path:
+    shutil.copytree(project, dest, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "checkpoints"))
+    return dest
+
+
+def _one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def test_mismatched_member_ids_stop_the_ensemble_with_one_line(repro, tmp_path):
+    project = _copy_project(repro[0], tmp_path / "p")
+    member = project / "predictions/members/finetune-2/sts-dev.csv"
+    rows = member.read_text().splitlines()
+    rows[3], rows[4] = rows[4], rows[3]  # two ids swapped: same set, other order
+    member.chmod(0o644)
+    member.write_text("\n".join(rows) + "\n")
+    line = _one_line_error(_run([sys.executable, "stages/ensemble.py"], project, check=False))
+    assert "finetune-2/sts-dev.csv:4: id: ids differ from member 'multitask'" in line
+
+
+def test_bad_prediction_value_stops_the_ensemble_with_one_line(repro, tmp_path):
+    project = _copy_project(repro[0], tmp_path / "p")
+    member = project / "predictions/members/multitask/sst-dev.csv"
+    rows = member.read_text().splitlines()
+    rows[2] = rows[2].split(",")[0] + ",2.5"
+    member.chmod(0o644)
+    member.write_text("\n".join(rows) + "\n")
+    line = _one_line_error(_run([sys.executable, "stages/ensemble.py"], project, check=False))
+    assert "multitask/sst-dev.csv:3: prediction: expected an integer" in line
+
+
+def test_missing_model_stops_predict_with_one_line(repro, tmp_path):
+    project = _copy_project(repro[0], tmp_path / "p")
+    shutil.rmtree(project / "models/finetune/para")
+    line = _one_line_error(_run([sys.executable, "stages/predict.py", "finetune-1"], project, check=False))
+    assert "models/finetune/para/seed-1" in line
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: p["train"].update(lr="fast"), "train.lr: got 'fast', expected float"),
+        (lambda p: p["train"].update(grad="pcgard"), "train.grad: got 'pcgard', expected one of"),
+        (lambda p: p["model"].update(pooling="max"), "model.pooling: got 'max', expected one of 'cls', 'mean'"),
+        (lambda p: p.update(extra=1), "unknown key extra; allowed keys:"),
+    ],
+)
+def test_bad_params_stop_every_stage_before_any_work(repro, tmp_path, edit, expected):
+    project = _copy_project(repro[0], tmp_path / "p")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    edit(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in (["prepare.py"], ["pretrain.py"], ["finetune.py", "sst"], ["predict.py", "multitask"], ["ensemble.py"]):
+        line = _one_line_error(_run([sys.executable, f"stages/{stage[0]}", *stage[1:]], project, check=False))
+        assert expected in line and "params.yaml" in line, line

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from mtbert.aggregators import make_aggregator
+from mtbert.aggregators import AGGREGATOR_NAMES, make_aggregator
 from mtbert.checkpoint import Checkpointer
 from mtbert.config import LoopConfig
 from mtbert.data.encoded import collate
@@ -139,3 +139,27 @@ def test_non_finite_loss_names_the_step_and_the_task(prepared, tiny_model_dir):
         trainer.model.heads["para"].linear.weight.fill_(float("nan"))
     with pytest.raises(TrainingError, match=r"step 0 on task 'para'"):
         trainer.fit()
+
+
+@pytest.mark.parametrize("name", AGGREGATOR_NAMES)
+def test_every_gradient_method_trains(prepared, tiny_model_dir, name):
+    options = {"weights": [1.0, 0.5, 2.0]} if name == "weighted" else {}
+    trainer = make_trainer(prepared, tiny_model_dir, name, loop=replace(LOOP, epochs=1, steps_per_epoch=2), **options)
+    before = [p.detach().clone() for p in trainer.shared]
+    result = trainer.fit()
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.shared, strict=True))
+    assert np.isfinite(result.best_metrics["overall"])
+
+
+def test_task_ratio_sets_each_tasks_batch_and_leaves_ratio_zero_out(prepared, tiny_model_dir):
+    trainer = make_trainer(prepared, tiny_model_dir, "swpcgrad")
+    tasks = get_tasks(["para", "sts"])
+    data = [d for d in trainer.data.values() if d.spec in tasks]
+    batch_sizes = {"para": 12, "sts": 4}  # task_ratio {sst: 0, para: 3, sts: 1} with batch_size 4
+    ratio = Trainer(trainer.model, data, make_aggregator("swpcgrad"), LOOP, trainer.special, 32,
+                    torch.device("cpu"), batch_sizes)
+    plan = ratio.sampler.epoch(0)
+    assert all([(t, len(r)) for t, r in step] == [("para", 12), ("sts", 4)] for step in plan)
+    counts, _ = ratio._task_gradients(plan[0], 0)
+    assert counts.tolist() == [12.0, 4.0]
+    assert set(ratio.evaluate()) == {"para_acc", "sts_pearson", "overall"}

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from mtbert.errors import DataError
 from mtbert.tasks import TaskSpec
 
 EMBEDDED = "embedded"
@@ -81,6 +82,9 @@ class MultiTaskModel(nn.Module):
 
 def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
     """Rebuild a saved model from its config and safetensors weights (no pickle, no remote code)."""
+    for name in ("mtbert.json", "encoder_config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise DataError.at(folder / name, problem="model file not found (did the stage that trains it run?)")
     meta = json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
     config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
