@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+import transformers
 
 from mtbert.aggregators import AGGREGATOR_NAMES, make_aggregator
 from mtbert.config import load_config
@@ -27,6 +28,7 @@ DEFAULT_OPTIONS = {"weighted": {"weights": [1.0, 1.0, 1.0]}}
 
 
 def main() -> None:
+    transformers.logging.set_verbosity_error()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import transformers
 
 from mtbert.config import load_config
 from mtbert.data.encoded import collate
@@ -45,6 +46,7 @@ def sync(device: torch.device) -> None:
 
 
 def main() -> None:
+    transformers.logging.set_verbosity_error()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
