@@ -44,7 +44,9 @@ lint: install
 	$(VENV)/bin/ruff format --check src stages tests bench
 
 bench: install data
+	$(VENV)/bin/dvc repro prepare
 	$(PY) bench/grad_step.py
+	$(PY) bench/throughput.py
 
 clean:
 	rm -rf $(VENV)

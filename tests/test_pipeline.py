@@ -208,6 +208,12 @@ def test_bad_params_stop_every_stage_before_any_work(repro, tmp_path, edit, expe
     params = yaml.safe_load((project / "params.yaml").read_text())
     edit(params)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    for stage in (["prepare.py"], ["pretrain.py"], ["finetune.py", "sst"], ["predict.py", "multitask"], ["ensemble.py"]):
+    for stage in (
+        ["prepare.py"],
+        ["pretrain.py"],
+        ["finetune.py", "sst"],
+        ["predict.py", "multitask"],
+        ["ensemble.py"],
+    ):
         line = _one_line_error(_run([sys.executable, f"stages/{stage[0]}", *stage[1:]], project, check=False))
         assert expected in line and "params.yaml" in line, line

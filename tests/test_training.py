@@ -156,8 +156,9 @@ def test_task_ratio_sets_each_tasks_batch_and_leaves_ratio_zero_out(prepared, ti
     tasks = get_tasks(["para", "sts"])
     data = [d for d in trainer.data.values() if d.spec in tasks]
     batch_sizes = {"para": 12, "sts": 4}  # task_ratio {sst: 0, para: 3, sts: 1} with batch_size 4
-    ratio = Trainer(trainer.model, data, make_aggregator("swpcgrad"), LOOP, trainer.special, 32,
-                    torch.device("cpu"), batch_sizes)
+    ratio = Trainer(
+        trainer.model, data, make_aggregator("swpcgrad"), LOOP, trainer.special, 32, torch.device("cpu"), batch_sizes
+    )
     plan = ratio.sampler.epoch(0)
     assert all([(t, len(r)) for t, r in step] == [("para", 12), ("sts", 4)] for step in plan)
     counts, _ = ratio._task_gradients(plan[0], 0)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import GramianWeightedAggregator, RandomOrderMixin
-from ._pcgrad import pcgrad_coefficients
+from ._pcgrad import PCGrad, pcgrad_coefficients
 
 
-class SampleWeightedPCGrad(RandomOrderMixin, GramianWeightedAggregator):
+class SampleWeightedPCGrad(PCGrad):
     """Sample-weighted PCGrad: PCGrad (Yu et al., "Gradient Surgery for Multi-Task Learning",
     NeurIPS 2020, https://arxiv.org/abs/2001.06782, Algorithm 1) applied to the rows
     ``g_i / n_i``, where ``n_i = counts[i]`` is the number of samples of task ``i`` in the step
@@ -31,13 +30,6 @@ class SampleWeightedPCGrad(RandomOrderMixin, GramianWeightedAggregator):
 
     requires_counts = True
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        self._init_rng(seed)
-
-    def reset(self) -> None:
-        self._reset_rng()
-
     def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
         assert counts is not None  # enforced by Aggregator._check_inputs
         if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
@@ -55,6 +47,3 @@ class SampleWeightedPCGrad(RandomOrderMixin, GramianWeightedAggregator):
         corrections[present[:, None], present[None, :]] = sub_corrections
         self.last_stats["corrections"] = corrections
         return weights
-
-    def extra_repr(self) -> str:
-        return f"seed={self.seed}"
