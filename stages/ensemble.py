@@ -6,6 +6,7 @@ from mtbert.cli import run
 from mtbert.config import load_config
 from mtbert.data.prepare import load_prepared
 from mtbert.ensemble import align, read_predictions
+from mtbert.errors import DataError
 from mtbert.predict import write_predictions
 from mtbert.stagekit import write_json
 from mtbert.tasks import get_tasks, overall_score
@@ -24,7 +25,9 @@ def main() -> None:
             ids, values = align(members, files)
             expected = load_prepared(prepared, spec.name, split)
             if ids != expected.ids:
-                raise_mismatch(files, spec.name, split)
+                first = next(iter(files.values()))
+                problem = f"ids differ from the prepared {spec.name} {split} data (stale predictions? rerun predict)"
+                raise DataError.at(first, problem=problem)
             combined = spec.combine(values)
             write_predictions(Path(f"predictions/ensemble/{spec.name}-{split}.csv"), ids, combined, spec)
             if split == "dev":
@@ -35,13 +38,6 @@ def main() -> None:
         scores[name]["overall"] = overall_score(scores[name], tasks)
         print(f"{name:>12}: " + " ".join(f"{k}={v:.4f}" for k, v in scores[name].items()))
     write_json(Path("metrics/ensemble.json"), scores)
-
-
-def raise_mismatch(files: dict[str, Path], task: str, split: str) -> None:
-    from mtbert.errors import DataError
-
-    first = next(iter(files.values()))
-    raise DataError(f"{first}: ids differ from the prepared {task} {split} data (stale predictions? rerun predict)")
 
 
 if __name__ == "__main__":
