@@ -165,26 +165,30 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[-1]
 
 
-def test_mismatched_member_ids_stop_the_ensemble_with_one_line(repro, tmp_path):
-    project = _copy_project(repro[0], tmp_path / "p")
-    member = project / "predictions/members/finetune-2/sts-dev.csv"
-    rows = member.read_text().splitlines()
+def _swap_rows(rows: list[str]) -> None:
     rows[3], rows[4] = rows[4], rows[3]  # two ids swapped: same set, other order
-    member.chmod(0o644)
-    member.write_text("\n".join(rows) + "\n")
-    line = _one_line_error(_run([sys.executable, "stages/ensemble.py"], project, check=False))
-    assert "finetune-2/sts-dev.csv:4: id: ids differ from member 'multitask'" in line
 
 
-def test_bad_prediction_value_stops_the_ensemble_with_one_line(repro, tmp_path):
-    project = _copy_project(repro[0], tmp_path / "p")
-    member = project / "predictions/members/multitask/sst-dev.csv"
-    rows = member.read_text().splitlines()
+def _half_class(rows: list[str]) -> None:
     rows[2] = rows[2].split(",")[0] + ",2.5"
-    member.chmod(0o644)
-    member.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("member", "edit", "expected"),
+    [
+        ("finetune-2/sts-dev.csv", _swap_rows, "finetune-2/sts-dev.csv:4: id: ids differ from member 'multitask'"),
+        ("multitask/sst-dev.csv", _half_class, "multitask/sst-dev.csv:3: prediction: expected an integer"),
+    ],
+)
+def test_bad_member_predictions_stop_the_ensemble_with_one_line(repro, tmp_path, member, edit, expected):
+    project = _copy_project(repro[0], tmp_path / "p")
+    path = project / "predictions/members" / member
+    rows = path.read_text().splitlines()
+    edit(rows)
+    path.chmod(0o644)  # DVC's cache may link outputs read-only
+    path.write_text("\n".join(rows) + "\n")
     line = _one_line_error(_run([sys.executable, "stages/ensemble.py"], project, check=False))
-    assert "multitask/sst-dev.csv:3: prediction: expected an integer" in line
+    assert expected in line
 
 
 def test_missing_model_stops_predict_with_one_line(repro, tmp_path):
