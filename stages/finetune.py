@@ -13,21 +13,24 @@ from mtbert.checkpoint import Checkpointer
 from mtbert.cli import run, run_key
 from mtbert.config import load_config
 from mtbert.model import load_model
-from mtbert.stagekit import make_trainer, new_model, task_data, write_json
+from mtbert.stagekit import configured_tasks, make_trainer, new_model, task_data, write_json
 from mtbert.tasks import TASKS, init_head
 
 
 def main() -> None:
     cfg = load_config("params.yaml")
-    spec = TASKS[sys.argv[1]]
+    (spec,) = configured_tasks(cfg, [sys.argv[1]])
     data = task_data(cfg, [spec])
     pretrained = load_model(Path("models/multitask"), TASKS)
     report = {}
     for seed in cfg.finetune.seeds:
         loop = cfg.finetune.for_task(spec.name, seed)
         model = new_model(cfg, [spec], seed=seed)
-        # Copy the pretrained encoder (load, not file copy: DVC's cache may link files read-only).
+        # Copy the pretrained encoder and this task's PAL (load, not file copy: DVC's cache may link files
+        # read-only); the head starts afresh.
         model.encoder.load_state_dict(pretrained.encoder.state_dict())
+        if model.pals is not None:
+            model.pals.load_task(spec.name, pretrained.pals)
         init_head(model.heads[spec.name], torch.Generator().manual_seed(seed))
         trainer = make_trainer(cfg, model, data, loop)
         key = run_key(loop, cfg.model, spec.name, files=[Path("models/multitask/model.safetensors")])

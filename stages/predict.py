@@ -32,6 +32,7 @@ def main() -> None:
         folder = model_folder(member, spec.name)
         model = models.get(folder) or load_model(folder, TASKS).to(device)
         models[folder] = model
+        spec = model.specs[spec.name]  # the head this model was trained with
         for split in ("dev", "test"):
             data = load_prepared(prepared, spec.name, split)
             values = predict_split(model, spec, data, special, cfg.model.max_length, device, cfg.predict.batch_size)

@@ -6,13 +6,12 @@ from dvclive import Live
 from mtbert.checkpoint import Checkpointer
 from mtbert.cli import run, run_key
 from mtbert.config import load_config
-from mtbert.stagekit import make_trainer, new_model, task_data, write_json
-from mtbert.tasks import get_tasks
+from mtbert.stagekit import configured_tasks, make_trainer, new_model, task_data, write_json
 
 
 def main() -> None:
     cfg = load_config("params.yaml")
-    tasks = get_tasks(cfg.tasks)
+    tasks = configured_tasks(cfg)
     data = task_data(cfg, tasks)
     model = new_model(cfg, tasks, seed=cfg.train.seed)
     trainer = make_trainer(cfg, model, data, cfg.train)

@@ -57,7 +57,7 @@ def test_model_mean_pooling_is_independent_of_padding(tiny_model_dir):
     short = {k: v[:1, :5] for k, v in inputs().items()}
     padded = {k: torch.cat([v, torch.zeros(1, 4, dtype=v.dtype)], dim=1) for k, v in short.items()}
     with torch.no_grad():
-        assert torch.allclose(model.embed(short), model.embed(padded), atol=1e-5)
+        assert torch.allclose(model.embed("sst", short), model.embed("sst", padded), atol=1e-5)
 
 
 # --- save / load ----------------------------------------------------------------------------------------

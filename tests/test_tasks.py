@@ -28,7 +28,7 @@ SENTENCES = [
     "how good is the story",
 ]
 LABELS = {"sst": [0.0, 4.0, 2.0, 1.0], "para": [0.0, 1.0, 1.0, 0.0], "sts": [0.0, 2.5, 5.0, 3.2]}
-OUTPUT_SHAPES = {"sst": (B, 5), "para": (B, 1), "sts": (B,)}
+OUTPUT_SHAPES = {"sst": (B, 5), "para": (B,), "sts": (B,)}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def batches(tiny_model_dir) -> dict[str, Batch]:
 
 def test_tasks_are_the_three_cs224n_tasks():
     assert list(TASKS) == ["sst", "para", "sts"]
-    assert {name: spec.encoding for name, spec in TASKS.items()} == {"sst": "single", "para": "cross", "sts": "bi"}
+    encodings = {name: spec.encoding for name, spec in TASKS.items()}
+    assert encodings == {"sst": "single", "para": "cross", "sts": "bi-cosine"}
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -90,7 +91,7 @@ def test_losses_are_zero_for_a_perfect_output_and_larger_for_a_wrong_one():
     assert TASKS["sst"].loss(perfect, sst_y) < 1e-6 < TASKS["sst"].loss(wrong, sst_y)
 
     para_y = torch.tensor([0.0, 1.0, 1.0])
-    logits = (para_y * 2 - 1).unsqueeze(-1) * 50  # [B, 1], as the head outputs
+    logits = (para_y * 2 - 1) * 50  # [B], as the head outputs
     assert TASKS["para"].loss(logits, para_y) < 1e-6 < TASKS["para"].loss(-logits, para_y)
 
     sts_y = torch.tensor([0.0, 2.5, 5.0])
@@ -118,7 +119,7 @@ def test_decode_of_model_outputs_gives_valid_predictions(model, batches, task):
 def test_decode_on_hand_made_outputs():
     sst = torch.tensor([[0.1, 3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.5]])
     assert TASKS["sst"].decode(sst).tolist() == [1, 4]
-    para = torch.tensor([[2.0], [-1.0], [0.0]])
+    para = torch.tensor([2.0, -1.0, 0.0])
     assert TASKS["para"].decode(para).tolist() == [1, 0, 0]
     sts = torch.tensor([0.0, 2.75, 5.0])
     assert TASKS["sts"].decode(sts).tolist() == [0.0, 2.75, 5.0]

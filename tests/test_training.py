@@ -17,6 +17,7 @@ from mtbert.data.encoded import collate
 from mtbert.data.prepare import load_prepared, load_special, prepare
 from mtbert.errors import TrainingError
 from mtbert.model import MultiTaskModel
+from mtbert.sampling import make_sampler
 from mtbert.tasks import TASKS, get_tasks
 from mtbert.training import TaskData, Trainer
 
@@ -156,8 +157,9 @@ def test_task_ratio_sets_each_tasks_batch_and_leaves_ratio_zero_out(prepared, ti
     tasks = get_tasks(["para", "sts"])
     data = [d for d in trainer.data.values() if d.spec in tasks]
     batch_sizes = {"para": 12, "sts": 4}  # task_ratio {sst: 0, para: 3, sts: 1} with batch_size 4
+    sampler = make_sampler("oversample", {d.spec.name: len(d.train) for d in data}, batch_sizes, 0, seed=0)
     ratio = Trainer(
-        trainer.model, data, make_aggregator("swpcgrad"), LOOP, trainer.special, 32, torch.device("cpu"), batch_sizes
+        trainer.model, data, make_aggregator("swpcgrad"), LOOP, trainer.special, 32, torch.device("cpu"), sampler
     )
     plan = ratio.sampler.epoch(0)
     assert all([(t, len(r)) for t, r in step] == [("para", 12), ("sts", 4)] for step in plan)

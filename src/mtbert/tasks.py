@@ -7,6 +7,7 @@ entry to :data:`TASKS`; nothing else in the library names a task.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -20,9 +21,10 @@ from torch.nn import functional as F
 
 from mtbert.data.reader import LabelRule
 from mtbert.ensemble import majority_vote, mean, rounded_mean
-from mtbert.heads import CosineHead, LinearHead
+from mtbert.heads import build_head
 
-Encoding = Literal["single", "cross", "bi"]
+Encoding = Literal["single", "cross", "bi-cosine", "bi-concat"]
+LossFn = Callable[[Tensor, Tensor], Tensor]
 SPLITS = ("train", "dev", "test")
 
 
@@ -33,34 +35,95 @@ class TaskSpec:
     Parameters:
         name: short name used in params, file names and metrics.
         file_stem: raw files are ``<file_stem>-{train,dev,test-student}.csv``.
-        text_columns: one column for ``single`` encoding, two for ``cross`` and ``bi``.
+        text_columns: one column for ``single`` encoding, two for the pair encodings.
         label: how the label column is validated.
-        encoding: ``single`` sentence; ``cross`` = the pair in one sequence ``[CLS] a [SEP] b [SEP]``;
-            ``bi`` = each sentence pooled separately, the head compares the two embeddings.
-        make_head: ``hidden_size, dropout -> head``.
-        loss: ``(head output, float labels) -> scalar`` mean over the batch.
+        n_out: outputs of the head (classes; 1 for a logit or a score).
+        losses: the allowed losses, ``(head output, float labels) -> scalar`` mean over the batch; the first is the
+            default.
         decode: head output -> predictions (class index, 0/1 or a score).
         metric_name / metric: scores decoded predictions against gold labels.
         combine: the ensemble rule, [members, rows] predictions -> [rows].
+        encodings: the allowed encodings, the first is the default. ``single`` sentence; ``cross`` = the pair in one
+            sequence ``[CLS] a [SEP] b [SEP]``; ``bi-cosine`` / ``bi-concat`` = each sentence pooled separately, the
+            head compares ``cos(u, v)`` or reads ``(u, v, |u - v|)``.
         normalise: maps the metric to [0, 1] for the overall score.
+        cosine_scale: a ``bi-cosine`` head outputs ``cos * cosine_scale`` (a score); None: a learnt ``a·cos + b`` logit.
+        raw_cosine_losses: losses that need the unclipped cosine; they require the ``bi-cosine`` encoding.
+        encoding, loss_name, mlp, head_dropout: the chosen head (see :meth:`configure`); empty means the default.
     """
 
     name: str
     file_stem: str
     text_columns: tuple[str, ...]
     label: LabelRule
-    encoding: Encoding
-    make_head: Callable[[int, float], nn.Module]
-    loss: Callable[[Tensor, Tensor], Tensor]
+    n_out: int
+    losses: dict[str, LossFn]
     decode: Callable[[Tensor], Tensor]
     metric_name: str
     metric: Callable[[np.ndarray, np.ndarray], float]
     combine: Callable[[np.ndarray], np.ndarray]
+    encodings: tuple[Encoding, ...] = ("single",)
     normalise: Callable[[float], float] = float
     prediction_is_int: bool = True
+    cosine_scale: float | None = None
+    raw_cosine_losses: frozenset[str] = frozenset()
+    encoding: Encoding = None  # type: ignore[assignment]  # set to encodings[0] when not chosen
+    loss_name: str = ""
+    mlp: tuple[int, ...] = ()
+    head_dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.encoding is None:
+            object.__setattr__(self, "encoding", self.encodings[0])
+        if not self.loss_name:
+            object.__setattr__(self, "loss_name", next(iter(self.losses)))
 
     def file_name(self, split: str) -> str:
         return f"{self.file_stem}-{'test-student' if split == 'test' else split}.csv"
+
+    @property
+    def loss(self) -> LossFn:
+        return self.losses[self.loss_name]
+
+    def make_head(self, hidden_size: int, dropout: float) -> nn.Module:
+        """A fresh head for this task's encoding (``head_dropout``, when set, overrides ``dropout``)."""
+        return build_head(
+            self.encoding,
+            hidden_size,
+            self.n_out,
+            dropout if self.head_dropout is None else self.head_dropout,
+            self.mlp,
+            self.cosine_scale,
+            clip_negative=self.loss_name not in self.raw_cosine_losses,
+        )
+
+    def configure(
+        self,
+        encoding: str | None = None,
+        loss: str | None = None,
+        mlp: tuple[int, ...] = (),
+        dropout: float | None = None,
+    ) -> TaskSpec:
+        """This task with another head: ``None`` keeps the default. Raises ``ValueError`` naming the bad option."""
+        encoding = encoding or self.encodings[0]
+        loss = loss or next(iter(self.losses))
+        if encoding not in self.encodings:
+            raise ValueError(f"encoding: got {encoding!r}, expected one of {', '.join(self.encodings)}")
+        if loss not in self.losses:
+            raise ValueError(f"loss: got {loss!r}, expected one of {', '.join(self.losses)}")
+        if loss in self.raw_cosine_losses and encoding != "bi-cosine":
+            raise ValueError(f"loss: {loss!r} compares cosine similarities and needs encoding 'bi-cosine'")
+        if encoding == "bi-cosine" and mlp:
+            raise ValueError("mlp: a bi-cosine head has no layers; use encoding 'bi-concat' or 'cross' for an MLP")
+        if any(width < 1 for width in mlp):
+            raise ValueError(f"mlp: hidden sizes must be >= 1, got {list(mlp)}")
+        if dropout is not None and not 0 <= dropout < 1:
+            raise ValueError(f"dropout: must be in [0, 1), got {dropout}")
+        return dataclasses.replace(self, encoding=encoding, loss_name=loss, mlp=tuple(mlp), head_dropout=dropout)
+
+    def options(self) -> dict:
+        """The chosen head, as :meth:`configure` takes it (saved with a model so it can be rebuilt)."""
+        return {"encoding": self.encoding, "loss": self.loss_name, "mlp": list(self.mlp), "dropout": self.head_dropout}
 
 
 def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -73,6 +136,13 @@ def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(accuracy_score(gold.astype(int), pred.astype(int)))
 
 
+def _cosine_embedding(out: Tensor, y: Tensor) -> Tensor:
+    """``torch.nn.CosineEmbeddingLoss`` (margin 0) on the pair's cosine ``out / 5``: a pair with similarity >= 2.5
+    counts as similar (loss ``1 - cos``), below as dissimilar (loss ``max(0, cos)``)."""
+    cos = out / 5.0
+    return torch.where(y >= 2.5, 1 - cos, cos.clamp(min=0)).mean()
+
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -81,9 +151,8 @@ TASKS: dict[str, TaskSpec] = {
             file_stem="ids-sst",
             text_columns=("sentence",),
             label=LabelRule("sentiment", 0, 4, integer=True),
-            encoding="single",
-            make_head=lambda hidden, dropout: LinearHead(hidden, 5, dropout),
-            loss=lambda out, y: F.cross_entropy(out, y.long()),
+            n_out=5,
+            losses={"ce": lambda out, y: F.cross_entropy(out, y.long())},
             decode=lambda out: out.argmax(-1),
             metric_name="acc",
             metric=_accuracy,
@@ -94,35 +163,43 @@ TASKS: dict[str, TaskSpec] = {
             file_stem="quora",
             text_columns=("sentence1", "sentence2"),
             label=LabelRule("is_duplicate", 0, 1, integer=True),
-            encoding="cross",
-            make_head=lambda hidden, dropout: LinearHead(hidden, 1, dropout),
-            loss=lambda out, y: F.binary_cross_entropy_with_logits(out.squeeze(-1), y),
-            decode=lambda out: (out.squeeze(-1) > 0).long(),
+            n_out=1,
+            losses={
+                "bce": lambda out, y: F.binary_cross_entropy_with_logits(out, y),
+                "mse": lambda out, y: F.mse_loss(torch.sigmoid(out), y),
+            },
+            decode=lambda out: (out > 0).long(),
             metric_name="acc",
             metric=_accuracy,
             combine=majority_vote,
+            encodings=("cross", "bi-cosine", "bi-concat"),
         ),
         TaskSpec(
             name="sts",
             file_stem="sts",
             text_columns=("sentence1", "sentence2"),
             label=LabelRule("similarity", 0, 5),
-            encoding="bi",
-            make_head=lambda hidden, dropout: CosineHead(5.0),
-            loss=lambda out, y: F.mse_loss(out, y),
-            decode=lambda out: out,
+            n_out=1,
+            losses={"mse": lambda out, y: F.mse_loss(out, y), "cosine-embedding": _cosine_embedding},
+            decode=lambda out: out.clamp(0.0, 5.0),
             metric_name="pearson",
             metric=_pearson,
             combine=mean,
+            encodings=("bi-cosine", "cross", "bi-concat"),
             normalise=lambda r: (1 + r) / 2,
             prediction_is_int=False,
+            cosine_scale=5.0,
+            raw_cosine_losses=frozenset({"cosine-embedding"}),
         ),
     )
 }
 
 
-def get_tasks(names: tuple[str, ...] | list[str]) -> list[TaskSpec]:
-    return [TASKS[n] for n in names]
+def get_tasks(names: tuple[str, ...] | list[str], heads: dict | None = None) -> list[TaskSpec]:
+    """The specs of ``names``, each configured with ``heads[name]`` (the keyword arguments of
+    :meth:`TaskSpec.configure`)."""
+    heads = heads or {}
+    return [TASKS[n].configure(**heads[n]) if n in heads else TASKS[n] for n in names]
 
 
 def overall_score(metrics: dict[str, float], tasks: list[TaskSpec]) -> float:

@@ -26,7 +26,7 @@ from mtbert.errors import TrainingError
 from mtbert.model import MultiTaskModel, autocast_dtype
 from mtbert.observe import GradientStats
 from mtbert.predict import evaluate
-from mtbert.sampling import RoundRobinSampler
+from mtbert.sampling import Sampler, make_sampler
 from mtbert.tasks import TaskSpec, overall_score
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class TrainResult:
 
 
 def make_optimizer(model: MultiTaskModel, loop: LoopConfig) -> torch.optim.Optimizer:
+    """AdamW with one learning rate per module kind: encoder ``lr``, heads ``head_lr``, PALs ``pal_lr``."""
     decay, no_decay = [], []
     for name, p in model.shared_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
@@ -57,18 +58,30 @@ def make_optimizer(model: MultiTaskModel, loop: LoopConfig) -> torch.optim.Optim
         {"params": decay, "lr": loop.lr, "weight_decay": loop.weight_decay},
         {"params": no_decay, "lr": loop.lr, "weight_decay": 0.0},
         {"params": model.head_parameters(), "lr": loop.head_lr, "weight_decay": 0.0},
+        {"params": model.pal_parameters(), "lr": loop.pal_lr, "weight_decay": loop.weight_decay},
     ]
     # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
     fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
     return torch.optim.AdamW([g for g in groups if g["params"]], fused=fused)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: float):
+def make_schedule(
+    optimizer: torch.optim.Optimizer,
+    total: int,
+    warmup_ratio: float,
+    kind: str = "linear",
+    milestones: tuple[int, ...] = (),
+    gamma: float = 0.1,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup over ``warmup_ratio`` of the steps, then ``linear`` decay to 0 (BERT's schedule) or
+    ``multistep``: the rates times ``gamma`` after each milestone step (as ``torch.optim.lr_scheduler.MultiStepLR``)."""
     warmup = int(total * warmup_ratio)
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
+        if kind == "multistep":
+            return gamma ** sum(step >= m for m in milestones)
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -86,7 +99,8 @@ class Trainer:
         special: SpecialTokens,
         max_length: int,
         device: torch.device,
-        batch_sizes: dict[str, int] | None = None,
+        sampler: Sampler | None = None,
+        loss_weights: dict[str, float] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.data = {d.spec.name: d for d in data}
@@ -99,15 +113,23 @@ class Trainer:
         self.shared = [p for _, p in model.shared_parameters()]
         self.sizes = [p.numel() for p in self.shared]
         self.aggregator.bind([(n, p.numel()) for n, p in model.shared_parameters()], len(data))
-        self.sampler = RoundRobinSampler(
+        # Default: every step one batch of every task (what gradient surgery needs).
+        self.sampler = sampler or make_sampler(
+            "oversample",
             {name: len(d.train) for name, d in self.data.items()},
-            batch_sizes or loop.batch_size,
+            dict.fromkeys(self.data, loop.batch_size),
             loop.steps_per_epoch,
             loop.seed,
+            lengths={name: d.train.lengths() for name, d in self.data.items()} if loop.group_by_length else None,
         )
+        self.loss_weights = loss_weights or {}
+        self.index = {name: i for i, name in enumerate(self.data)}  # task -> its row of the Jacobian
         self.total_steps = self.sampler.steps * loop.epochs
         self.optimizer = make_optimizer(model, loop)
-        self.schedule = make_schedule(self.optimizer, self.total_steps, loop.warmup_ratio)
+        milestones = tuple(m * self.sampler.steps for m in loop.milestones)
+        self.schedule = make_schedule(
+            self.optimizer, self.total_steps, loop.warmup_ratio, loop.schedule, milestones, loop.gamma
+        )
         self.jacobian = torch.zeros(len(data), sum(self.sizes), device=device)
         self.rows = [self._views(row) for row in self.jacobian]
         self.stats = GradientStats(list(self.data))
@@ -116,11 +138,15 @@ class Trainer:
         """Row i of ``self.jacobian`` <- task i's gradient of the shared parameters.
 
         Before task i's backward, each shared parameter's ``.grad`` is set to a view of row i, so autograd
-        accumulates straight into the Jacobian: no per-step allocation of gradient buffers and no copy.
+        accumulates straight into the Jacobian: no per-step allocation of gradient buffers and no copy. A task
+        absent from the step (one-task-per-step sampling) keeps a zero row and a zero count. Row i is the gradient
+        of ``loss_weights[task] * loss``; the logged loss is unweighted.
         """
         self.jacobian.zero_()
         losses = {}
-        for i, (task, rows) in enumerate(plan):
+        counts = torch.zeros(len(self.data), dtype=torch.float32)
+        for task, rows in plan:
+            i = self.index[task]
             for p, view in zip(self.shared, self.rows[i], strict=True):
                 p.grad = view
             spec = self.data[task].spec
@@ -132,24 +158,32 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
             # Each task's graph is its own (own batch), so no retain_graph; its head gets only its own gradient.
-            loss.backward()
+            (self.loss_weights.get(task, 1.0) * loss).backward()
             losses[f"loss_{task}"] = loss.item()
-        counts = torch.tensor([len(rows) for _, rows in plan], dtype=torch.float32, device=self.device)
-        return counts, losses
+            counts[i] = len(rows)
+        return counts.to(self.device), losses
 
     def step(self, plan, global_step: int) -> dict[str, float]:
         self.model.train()
         counts, losses = self._task_gradients(plan, global_step)
-        direction = self.aggregator(self.jacobian, counts)
-        for p, view in zip(self.shared, self._views(direction), strict=True):
-            p.grad = view
+        if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
+            for p in self.shared:
+                p.grad = None  # AdamW skips parameters without a gradient (no weight decay either)
+        else:
+            direction = self.aggregator(self.jacobian, counts)
+            for p, view in zip(self.shared, self._views(direction), strict=True):
+                p.grad = view
+            self.stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)
         self.optimizer.step()
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.stats.update(self.aggregator)
         return losses
+
+    def heads_only(self, epoch: int) -> bool:
+        """Whether ``epoch`` trains only the heads (the freeze schedule ``heads_only_first`` / ``heads_only_last``)."""
+        return epoch < self.loop.heads_only_first or epoch >= self.loop.epochs - self.loop.heads_only_last
 
     def evaluate(self, batch_size: int = 128) -> dict[str, float]:
         metrics = {}
@@ -209,19 +243,21 @@ class Trainer:
                     on_epoch(epoch, metrics)
         for epoch in range(progress["epoch"], self.loop.epochs):
             plan = self.sampler.epoch(epoch)
-            running = progress["running"]  # per-epoch sums of the training losses
+            self.model.encoder_frozen = self.heads_only(epoch)
+            running = progress["running"]  # per-epoch [sum, steps] of each training loss
             for step in range(progress["step"], len(plan)):
                 for key, value in self.step(plan[step], epoch * len(plan) + step).items():
-                    running[key] = running.get(key, 0.0) + value
+                    total, n = running.get(key, (0.0, 0))
+                    running[key] = (total + value, n + 1)
                 progress["step"] = step + 1
                 if progress["step"] % LOG_EVERY == 0:
-                    means = " ".join(f"{k}={v / progress['step']:.4f}" for k, v in running.items())
+                    means = " ".join(f"{k}={total / n:.4f}" for k, (total, n) in running.items())
                     log.info("epoch %d step %d/%d %s", epoch, progress["step"], len(plan), means)
                 every = self.loop.checkpoint_every
                 if checkpoints and every and progress["step"] % every == 0 and progress["step"] < len(plan):
                     checkpoints.save(self._payload(progress))
             metrics = self.evaluate()
-            metrics.update({k: v / len(plan) for k, v in running.items()})
+            metrics.update({k: total / n for k, (total, n) in running.items()})
             metrics.update(self.stats.summary())
             self.stats.reset()
             progress["history"].append(metrics)
@@ -234,6 +270,7 @@ class Trainer:
                 checkpoints.save(self._payload(progress))
             if on_epoch:
                 on_epoch(epoch, metrics)
+        self.model.encoder_frozen = False
         self.model.load_state_dict(progress["best_weights"])
         history = progress["history"]
         return TrainResult(progress["best_epoch"], history[progress["best_epoch"]], history)
