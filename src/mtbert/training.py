@@ -158,7 +158,9 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
             # Each task's graph is its own (own batch), so no retain_graph; its head gets only its own gradient.
-            (self.loss_weights.get(task, 1.0) * loss).backward()
+            # (No graph at all: a parameter-free head, e.g. bi-cosine, on a frozen encoder has nothing to train.)
+            if loss.requires_grad:
+                (self.loss_weights.get(task, 1.0) * loss).backward()
             losses[f"loss_{task}"] = loss.item()
             counts[i] = len(rows)
         return counts.to(self.device), losses
