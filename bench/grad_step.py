@@ -20,8 +20,7 @@ import transformers
 from mtbert.aggregators import AGGREGATOR_NAMES, make_aggregator
 from mtbert.config import load_config
 from mtbert.data.encoded import collate
-from mtbert.stagekit import new_model, task_data
-from mtbert.tasks import get_tasks
+from mtbert.stagekit import configured_tasks, new_model, task_data
 from mtbert.training import Trainer, make_optimizer
 
 DEFAULT_OPTIONS = {"weighted": {"weights": [1.0, 1.0, 1.0]}}
@@ -38,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_config("params.yaml")
-    tasks = get_tasks(cfg.tasks)
+    tasks = configured_tasks(cfg)
     data = task_data(cfg, tasks)
     from mtbert.data.prepare import load_special
 

@@ -23,8 +23,7 @@ from mtbert.config import load_config
 from mtbert.data.encoded import collate
 from mtbert.data.prepare import load_special
 from mtbert.predict import predict_split
-from mtbert.stagekit import make_trainer, new_model, task_data
-from mtbert.tasks import get_tasks
+from mtbert.stagekit import configured_tasks, make_trainer, new_model, task_data
 
 
 def matmul_peak(device: torch.device, n: int = 2048, reps: int = 20) -> float:
@@ -53,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     cfg = load_config("params.yaml")
-    tasks = get_tasks(cfg.tasks)
+    tasks = configured_tasks(cfg)
     data = task_data(cfg, tasks)
     special = load_special(Path(cfg.data.prepared_dir))
     model = new_model(cfg, tasks)

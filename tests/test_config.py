@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 
 from mtbert.aggregators import AGGREGATOR_NAMES
-from mtbert.config import Config, ModelConfig, PretrainConfig, config_from_dict, load_config
+from mtbert.config import Config, HeadConfig, ModelConfig, PretrainConfig, config_from_dict, load_config
 from mtbert.errors import ConfigError, DataError
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -212,3 +212,79 @@ def test_load_config_top_level_list(tmp_path):
         load_config(path)
     assert "expected a mapping" in str(info.value)
     assert ": :" not in str(info.value)
+
+
+# --- training options --------------------------------------------------------------------------------------
+
+
+def with_train(**changes) -> dict:
+    data = params()
+    data["train"].update(changes)
+    return data
+
+
+def test_repository_params_spell_out_the_seed_setup():
+    cfg = config_from_dict(params())
+    assert cfg.train.sampling == "oversample"
+    assert cfg.model.heads["sts"] == HeadConfig(encoding="bi-cosine", loss="mse")
+    assert cfg.model.pals == 0
+    assert cfg.train.loss_weights == {"sst": 1.0, "para": 1.0, "sts": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sampling": "shuffled"}, "train.sampling: got 'shuffled', expected one of oversample, undersample"),
+        ({"multipliers": {"sst": 0}}, "train.multipliers.sst: expected an integer >= 1, got 0"),
+        ({"multipliers": {"mnli": 2}}, "train.multipliers: unknown task 'mnli'"),
+        ({"loss_weights": {"sst": -0.5}}, "train.loss_weights.sst: expected a finite number >= 0, got -0.5"),
+        ({"loss_weights": {"sst": "high"}}, "train.loss_weights.sst: got 'high', expected float"),
+        ({"loss_weights": {"sst": 0, "para": 0, "sts": 0}}, "every training task has weight 0"),
+        ({"anneal_to": 1.5}, "train.anneal_to: must be in [0, 1]"),
+        ({"schedule": "cosine"}, "train.schedule: got 'cosine', expected one of 'linear', 'multistep'"),
+        ({"milestones": [2]}, "train.milestones: expected increasing epochs in [1, 1], got [2]"),
+        ({"epochs": 4, "milestones": [3, 1]}, "train.milestones: expected increasing epochs"),
+        ({"gamma": 0}, "train.gamma: must be in (0, 1]"),
+        ({"heads_only_first": 2, "heads_only_last": 1}, "must be >= 0 and sum to at most train.epochs (2)"),
+        ({"pal_lr": float("nan")}, "train.pal_lr: must be a finite number > 0"),
+    ],
+)
+def test_bad_training_options(changes, message):
+    assert message in error_of(with_train(**changes))
+
+
+@pytest.mark.parametrize("sampling", ["sequential", "proportional", "annealed"])
+def test_surgery_with_one_task_per_step_is_rejected(sampling):
+    message = error_of(with_train(grad="pcgrad", sampling=sampling))
+    assert message.startswith("train.grad: 'pcgrad' combines the gradients of several tasks in one step")
+    assert f"train.sampling {sampling!r} puts a single task in each step" in message
+    for grad in ("sum", "weighted"):  # a plain or weighted sum of one gradient is fine
+        options = {"weights": [1, 1, 1]} if grad == "weighted" else {}
+        assert config_from_dict(with_train(grad=grad, grad_options=options, sampling=sampling)).train.grad == grad
+
+
+@pytest.mark.parametrize(
+    ("heads", "message"),
+    [
+        ({"sst": {"encoding": "cross"}}, "model.heads.sst.encoding: got 'cross', expected one of single"),
+        ({"para": {"loss": "hinge"}}, "model.heads.para.loss: got 'hinge', expected one of bce, mse"),
+        ({"sts": {"encoding": "cross", "loss": "cosine-embedding"}}, "needs encoding 'bi-cosine'"),
+        ({"sts": {"encoding": "bi-cosine", "mlp": [64]}}, "model.heads.sts.mlp: a bi-cosine head has no layers"),
+        ({"sts": {"encodng": "cross"}}, "unknown key model.heads.sts.encodng; allowed keys: dropout, encoding"),
+        ({"mnli": {}}, "model.heads: unknown task 'mnli'"),
+        ({"para": {"mlp": [64, "wide"]}}, "model.heads.para.mlp[1]: got 'wide', expected int"),
+    ],
+)
+def test_bad_head_options(heads, message):
+    assert message in error_of(params(model__heads=heads))
+
+
+def test_good_head_options():
+    cfg = config_from_dict(params(model__heads={"para": {"encoding": "bi-concat", "mlp": [64], "dropout": 0.2}}))
+    assert cfg.model.heads["para"] == HeadConfig(encoding="bi-concat", mlp=(64,), dropout=0.2)
+
+
+@pytest.mark.parametrize(("pals", "heads"), [(-1, 12), (100, 12), (12, 0)])
+def test_bad_pal_sizes(pals, heads):
+    message = error_of(params(model__pals=pals, model__pal_heads=heads))
+    assert message.startswith("model.pals: expected 0 (no PALs) or a size >= 1 divisible by model.pal_heads")

@@ -125,3 +125,55 @@ def test_frozen_parameters_are_not_shared(model):
     names = [name for name, _ in model.shared_parameters()]
     assert "encoder.embeddings.word_embeddings.weight" not in names
     assert len(names) == sum(1 for p in model.encoder.parameters() if p.requires_grad)
+
+
+# --- configured heads, PALs, frozen encoder -----------------------------------------------------------------
+
+
+@pytest.fixture
+def pal_model(tiny_model_dir) -> MultiTaskModel:
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    tasks = [TASKS["sst"], TASKS["para"].configure("bi-concat", mlp=(8,)), TASKS["sts"].configure("cross")]
+    model = MultiTaskModel(encoder, tasks, pooling="mean", dropout=0.1, pals=8, pal_heads=2)
+    with torch.no_grad():  # PAL decoders start at zero; move them so that the PALs change the output
+        for p in model.pals.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def test_pal_parameters_are_neither_shared_nor_heads(pal_model):
+    shared = {id(p) for _, p in pal_model.shared_parameters()}
+    pals = {id(p) for p in pal_model.pal_parameters()}
+    heads = {id(p) for p in pal_model.head_parameters()}
+    assert pals and not pals & shared and not pals & heads
+    assert shared == {id(p) for p in pal_model.encoder.parameters()}
+
+
+def test_only_the_active_tasks_pal_gets_a_gradient(pal_model):
+    pal_model.train()
+    pal_model("sst", inputs()).sum().backward()
+    for name, p in pal_model.pals.named_parameters():
+        got = p.grad is not None and p.grad.abs().sum() > 0
+        assert got == (".sst" in name), name
+
+
+def test_save_then_load_keeps_heads_and_pals(pal_model, tmp_path):
+    pal_model.save(tmp_path)
+    loaded = load_model(tmp_path, TASKS)
+    assert {n: s.options() for n, s in loaded.specs.items()} == {n: s.options() for n, s in pal_model.specs.items()}
+    assert loaded.pal_size == 8
+    pal_model.eval()
+    loaded.eval()
+    with torch.no_grad():
+        for task in TASKS:
+            assert torch.equal(loaded(task, inputs()), pal_model(task, inputs())), task
+
+
+def test_frozen_encoder_passes_no_gradient_to_encoder_or_pals(pal_model):
+    pal_model.train()
+    pal_model.encoder_frozen = True
+    pal_model("para", inputs()).sum().backward()
+    assert all(p.grad is None for p in pal_model.encoder.parameters())
+    assert all(p.grad is None for p in pal_model.pal_parameters())
+    assert all(p.grad is not None for p in pal_model.heads["para"].parameters())

@@ -185,3 +185,15 @@ def test_a_row_of_padding_only_stays_finite(encoder):
     pals.attach(encoder)
     with torch.no_grad(), pals.active("a", mask):
         assert torch.isfinite(run(encoder, ids, mask)).all()
+
+
+def test_load_task_copies_one_tasks_pal_and_nothing_else(encoder):
+    source, target = make_pals(seed=1), make_pals(seed=2)
+    before_b = {k: v.clone() for k, v in target.state_dict().items() if ".b." in k or k.endswith(".b")}
+    target.load_task("a", source)
+    for key, value in target.state_dict().items():
+        if key.split(".")[1] == "a":
+            assert torch.equal(value, source.state_dict()[key]), key
+        else:
+            assert torch.equal(value, before_b[key]), key
+    target.load_task("a", None)  # a pretrained model without PALs: nothing to copy

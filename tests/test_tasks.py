@@ -10,11 +10,11 @@ import torch
 from scipy.stats import pearsonr
 from transformers import AutoModel, AutoTokenizer
 
-from mtbert.data.encoded import Batch, SpecialTokens, collate, encode_table
+from mtbert.data.encoded import Batch, EncodedSplit, SpecialTokens, collate, encode_table
 from mtbert.data.reader import Table
 from mtbert.heads import CosineHead
 from mtbert.model import MultiTaskModel
-from mtbert.tasks import TASKS, init_head, overall_score
+from mtbert.tasks import TASKS, get_tasks, init_head, overall_score
 
 B = 4
 SENTENCES = [
@@ -39,16 +39,22 @@ def model(tiny_model_dir) -> MultiTaskModel:
 
 
 @pytest.fixture(scope="module")
-def batches(tiny_model_dir) -> dict[str, Batch]:
+def encoded(tiny_model_dir) -> tuple[dict[str, EncodedSplit], SpecialTokens]:
+    """Each task's B labelled rows, tokenized, and the special tokens."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     special = SpecialTokens(tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
-    out = {}
+    splits = {}
     for spec in TASKS.values():
         texts = {col: SENTENCES[i * B : (i + 1) * B] for i, col in enumerate(spec.text_columns)}
         table = Table(Path(f"{spec.name}.csv"), [f"id{i}" for i in range(B)], texts, LABELS[spec.name], [])
-        split = encode_table(table, spec.text_columns, tokenizer)
-        out[spec.name] = collate(split, np.arange(B), spec.encoding, special, max_length=32)
-    return out
+        splits[spec.name] = encode_table(table, spec.text_columns, tokenizer)
+    return splits, special
+
+
+@pytest.fixture(scope="module")
+def batches(encoded) -> dict[str, Batch]:
+    splits, special = encoded
+    return {t: collate(splits[t], np.arange(B), TASKS[t].encoding, special, max_length=32) for t in TASKS}
 
 
 def test_tasks_are_the_three_cs224n_tasks():
@@ -214,3 +220,88 @@ def test_file_names_match_the_cs224n_files(tiny_raw_dir):
     for spec in TASKS.values():
         for split in ("train", "dev", "test"):
             assert (tiny_raw_dir / spec.file_name(split)).is_file()
+
+
+# --- head and loss options (TaskSpec.configure) --------------------------------------------------------------
+
+
+def test_configure_defaults_are_the_seed_setup():
+    assert {n: (s.encoding, s.loss_name) for n, s in TASKS.items()} == {
+        "sst": ("single", "ce"),
+        "para": ("cross", "bce"),
+        "sts": ("bi-cosine", "mse"),
+    }
+    assert TASKS["sts"].configure() == TASKS["sts"]
+
+
+@pytest.mark.parametrize(
+    ("task", "options", "message"),
+    [
+        ("sst", {"encoding": "cross"}, "encoding: got 'cross', expected one of single"),
+        ("para", {"loss": "ce"}, "loss: got 'ce', expected one of bce, mse"),
+        ("sts", {"encoding": "cross", "loss": "cosine-embedding"}, "needs encoding 'bi-cosine'"),
+        ("sts", {"mlp": (8,)}, "a bi-cosine head has no layers"),
+        ("para", {"mlp": (0,)}, "hidden sizes must be >= 1"),
+        ("sst", {"dropout": 1.0}, "dropout: must be in [0, 1)"),
+    ],
+)
+def test_configure_rejects_what_the_task_does_not_allow(task, options, message):
+    with pytest.raises(ValueError) as info:
+        TASKS[task].configure(**options)
+    assert message in str(info.value)
+
+
+def test_options_round_trip_through_configure():
+    spec = TASKS["para"].configure("bi-concat", "mse", (16, 8), 0.3)
+    assert (spec.encoding, spec.loss_name, spec.mlp, spec.head_dropout) == ("bi-concat", "mse", (16, 8), 0.3)
+    options = spec.options()
+    assert TASKS["para"].configure(**{**options, "mlp": tuple(options["mlp"])}) == spec
+
+
+def test_get_tasks_applies_the_head_options():
+    sst, sts = get_tasks(["sst", "sts"], {"sts": {"encoding": "cross"}})
+    assert sst == TASKS["sst"]
+    assert sts.encoding == "cross" and sts.loss_name == "mse"
+
+
+def test_para_losses_bce_on_the_logit_and_mse_on_its_probability():
+    out, y = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1.0, 0.0, 0.0])
+    bce = TASKS["para"].configure(loss="bce").loss(out, y)
+    mse = TASKS["para"].configure(loss="mse").loss(out, y)
+    assert bce.item() == pytest.approx(torch.nn.functional.binary_cross_entropy_with_logits(out, y).item())
+    assert mse.item() == pytest.approx(((torch.sigmoid(out) - y) ** 2).mean().item())
+
+
+def test_sts_cosine_embedding_loss_is_torchs_on_the_pair():
+    u, v = torch.randn(6, 8), torch.randn(6, 8)
+    y = torch.tensor([0.0, 1.0, 2.4, 2.5, 4.0, 5.0])
+    spec = TASKS["sts"].configure(loss="cosine-embedding")
+    head = spec.make_head(8, 0.1)
+    target = torch.where(y >= 2.5, 1.0, -1.0)
+    expected = torch.nn.functional.cosine_embedding_loss(u, v, target, margin=0.0)
+    assert spec.loss(head(u, v), y).item() == pytest.approx(expected.item(), abs=1e-6)
+    assert not head.clip_negative  # the loss sees negative cosines; predictions are still clipped to 0..5
+    assert spec.decode(head(u, v)).min() >= 0
+
+
+def test_sts_regression_heads_clip_predictions_to_the_label_range():
+    assert TASKS["sts"].configure("cross").decode(torch.tensor([-1.0, 2.0, 7.0])).tolist() == [0.0, 2.0, 5.0]
+
+
+PAIR_ENCODINGS = [(t, e) for t in ("para", "sts") for e in TASKS[t].encodings]
+
+
+@pytest.mark.parametrize(("task", "encoding"), PAIR_ENCODINGS)
+def test_every_pair_encoding_trains_end_to_end(tiny_model_dir, encoded, task, encoding):
+    spec = TASKS[task].configure(encoding, mlp=() if encoding == "bi-cosine" else (8,))
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    model = MultiTaskModel(encoder, [spec], pooling="mean", dropout=0.1)
+    splits, special = encoded
+    batch = collate(splits[task], np.arange(B), spec.encoding, special, max_length=32)
+    out = model(task, batch.inputs)
+    assert tuple(out.shape) == (B,)
+    spec.loss(out, batch.labels).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for _, p in model.shared_parameters())
+    if encoding != "bi-cosine" or task == "para":  # a para bi-cosine head learns an affine map of the cosine
+        assert all(p.grad is not None for p in model.heads[task].parameters())

@@ -19,7 +19,7 @@ from mtbert.errors import TrainingError
 from mtbert.model import MultiTaskModel
 from mtbert.sampling import make_sampler
 from mtbert.tasks import TASKS, get_tasks
-from mtbert.training import TaskData, Trainer
+from mtbert.training import TaskData, Trainer, make_schedule
 
 LOOP = LoopConfig(epochs=2, steps_per_epoch=3, batch_size=4, checkpoint_every=2, lr=1e-3, seed=0)
 
@@ -166,3 +166,115 @@ def test_task_ratio_sets_each_tasks_batch_and_leaves_ratio_zero_out(prepared, ti
     counts, _ = ratio._task_gradients(plan[0], 0)
     assert counts.tolist() == [12.0, 4.0]
     assert set(ratio.evaluate()) == {"para_acc", "sts_pearson", "overall"}
+
+
+# --- training options: sampling, loss weights, learning rates, schedules, heads-only epochs -------------------
+
+
+def options_trainer(prepared, tiny_model_dir, loop=LOOP, mode="oversample", loss_weights=None, pals=0) -> Trainer:
+    torch.manual_seed(123)
+    tasks = get_tasks(["sst", "para", "sts"])
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    model = MultiTaskModel(encoder, tasks, "mean", 0.1, pals=pals, pal_heads=2)
+    data = [
+        TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks
+    ]
+    sizes = {d.spec.name: len(d.train) for d in data}
+    sampler = make_sampler(mode, sizes, dict.fromkeys(sizes, loop.batch_size), loop.steps_per_epoch, loop.seed)
+    special, cpu = load_special(prepared), torch.device("cpu")
+    return Trainer(model, data, make_aggregator("sum"), loop, special, 32, cpu, sampler, loss_weights)
+
+
+def test_one_task_steps_fill_only_that_tasks_jacobian_row(prepared, tiny_model_dir):
+    trainer = options_trainer(prepared, tiny_model_dir, mode="sequential")
+    plan = trainer.sampler.epoch(0)
+    assert [[t for t, _ in step] for step in plan] == [["sst"], ["para"], ["sts"]]  # 3 steps: one per task
+    counts, losses = trainer._task_gradients(plan[1], 0)
+    assert counts.tolist() == [0.0, 4.0, 0.0]
+    assert set(losses) == {"loss_para"}
+    norms = trainer.jacobian.norm(dim=1)
+    assert norms[1] > 0 and norms[0] == 0 and norms[2] == 0
+
+
+def test_epoch_loss_is_the_mean_over_the_steps_that_hold_the_task(prepared, tiny_model_dir, monkeypatch):
+    trainer = options_trainer(prepared, tiny_model_dir, mode="sequential", loop=replace(LOOP, steps_per_epoch=4))
+    # sequential, 4 steps: sst twice, then para, then sts; fake losses 1 and 3 for sst, 5 for para, 7 for sts
+    fake = iter([{"loss_sst": 1.0}, {"loss_sst": 3.0}, {"loss_para": 5.0}, {"loss_sts": 7.0}] * 2)
+    monkeypatch.setattr(trainer, "step", lambda plan, step: next(fake))
+    first = trainer.fit().history[0]
+    assert (first["loss_sst"], first["loss_para"], first["loss_sts"]) == (2.0, 5.0, 7.0)
+
+
+def test_loss_weight_scales_that_tasks_gradient_only(prepared, tiny_model_dir):
+    plain = options_trainer(prepared, tiny_model_dir)
+    weighted = options_trainer(prepared, tiny_model_dir, loss_weights={"sst": 0.5})
+    plan = plain.sampler.epoch(0)[0]
+    for trainer in (plain, weighted):
+        trainer.model.eval()  # no dropout, so both see the same network
+        trainer._task_gradients(plan, 0)
+    torch.testing.assert_close(weighted.jacobian[0], 0.5 * plain.jacobian[0], rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(weighted.jacobian[1:], plain.jacobian[1:], rtol=1e-5, atol=1e-7)
+
+
+def test_each_module_kind_has_its_learning_rate(prepared, tiny_model_dir):
+    loop = replace(LOOP, lr=1e-4, head_lr=2e-3, pal_lr=3e-2)
+    trainer = options_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
+    model = trainer.model
+    assert {group["initial_lr"] for group in trainer.optimizer.param_groups} == {1e-4, 2e-3, 3e-2}
+    initial = {id(p): group["initial_lr"] for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert {initial[id(p)] for _, p in model.shared_parameters()} == {1e-4}
+    assert {initial[id(p)] for p in model.head_parameters()} == {2e-3}
+    assert {initial[id(p)] for p in model.pal_parameters()} == {3e-2}
+    grouped = [p for group in trainer.optimizer.param_groups for p in group["params"]]
+    assert len(grouped) == len({id(p) for p in grouped}) == sum(1 for p in model.parameters() if p.requires_grad)
+
+
+def test_linear_and_multistep_schedules():
+    def factors(**kwargs) -> list[float]:
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        schedule = make_schedule(optimizer, **kwargs)
+        out = []
+        for _ in range(kwargs["total"]):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return out
+
+    linear = factors(total=10, warmup_ratio=0.2)
+    assert linear == pytest.approx([0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+    multistep = factors(total=10, warmup_ratio=0.2, kind="multistep", milestones=(4, 8), gamma=0.5)
+    assert multistep == pytest.approx([0.5, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_heads_only_epochs_leave_the_encoder_unchanged(prepared, tiny_model_dir):
+    loop = replace(LOOP, epochs=3, heads_only_first=1, heads_only_last=1, checkpoint_every=0)
+    trainer = options_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
+    snapshots = []
+
+    def snapshot(epoch, metrics):
+        snapshots.append(
+            (
+                torch.cat([p.detach().reshape(-1).clone() for _, p in trainer.model.shared_parameters()]),
+                torch.cat([p.detach().reshape(-1).clone() for p in trainer.model.pal_parameters()]),
+                trainer.model.heads["sst"].linear.weight.detach().clone(),
+            )
+        )
+
+    start = snapshot(-1, {}) or snapshots.pop()
+    trainer.fit(on_epoch=snapshot)
+    (enc0, pal0, head0), (enc1, pal1, head1), (enc2, pal2, head2) = snapshots
+    assert torch.equal(enc0, start[0]) and torch.equal(pal0, start[1])  # epoch 0: heads only
+    assert not torch.equal(head0, start[2])
+    assert not torch.equal(enc1, enc0) and not torch.equal(pal1, pal0)  # epoch 1: everything trains
+    assert torch.equal(enc2, enc1) and torch.equal(pal2, pal1)  # epoch 2: heads only
+    assert not torch.equal(head2, head1)
+    assert not trainer.model.encoder_frozen
+
+
+def test_frozen_encoder_baseline_trains_heads_only(prepared, tiny_model_dir):
+    loop = replace(LOOP, heads_only_first=LOOP.epochs)
+    trainer = options_trainer(prepared, tiny_model_dir, loop=loop)
+    before = [p.detach().clone() for _, p in trainer.model.shared_parameters()]
+    result = trainer.fit()
+    assert all(torch.equal(a, p) for a, (_, p) in zip(before, trainer.model.shared_parameters(), strict=True))
+    assert not any(k.startswith("grad/") for k in result.history[0])  # no task gradients were aggregated
