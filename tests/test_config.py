@@ -236,6 +236,7 @@ def test_repository_params_spell_out_the_seed_setup():
     [
         ({"sampling": "shuffled"}, "train.sampling: got 'shuffled', expected one of oversample, undersample"),
         ({"multipliers": {"sst": 0}}, "train.multipliers.sst: expected an integer >= 1, got 0"),
+        ({"multipliers": {"sst": 3}}, "train.multipliers: with train.sampling 'oversample' they only set the epoch"),
         ({"multipliers": {"mnli": 2}}, "train.multipliers: unknown task 'mnli'"),
         ({"loss_weights": {"sst": -0.5}}, "train.loss_weights.sst: expected a finite number >= 0, got -0.5"),
         ({"loss_weights": {"sst": "high"}}, "train.loss_weights.sst: got 'high', expected float"),
@@ -277,6 +278,12 @@ def test_surgery_with_one_task_per_step_is_rejected(sampling):
 )
 def test_bad_head_options(heads, message):
     assert message in error_of(params(model__heads=heads))
+
+
+@pytest.mark.parametrize(("sampling", "steps"), [("undersample", 0), ("sequential", 0), ("proportional", 200)])
+def test_multipliers_where_they_take_effect(sampling, steps):
+    data = with_train(sampling=sampling, steps_per_epoch=steps, multipliers={"sst": 3, "para": 1, "sts": 4})
+    assert config_from_dict(data).train.multipliers == {"sst": 3, "para": 1, "sts": 4}
 
 
 def test_good_head_options():

@@ -238,6 +238,12 @@ def _check(cfg: Config) -> None:
             f"train.sampling {cfg.train.sampling!r} puts a single task in each step; use train.grad sum or weighted, "
             "or a round-robin sampling (oversample, undersample)"
         )
+    multiplied = any(m != 1 for m in cfg.train.multipliers.values())
+    if multiplied and cfg.train.steps_per_epoch and cfg.train.sampling not in ("proportional", "annealed"):
+        raise ConfigError(
+            f"train.multipliers: with train.sampling {cfg.train.sampling!r} they only set the epoch length, which "
+            f"train.steps_per_epoch ({cfg.train.steps_per_epoch}) fixes; set train.steps_per_epoch: 0 to use them"
+        )
     if not 0 <= cfg.train.anneal_to <= 1:
         raise ConfigError(f"train.anneal_to: must be in [0, 1], got {cfg.train.anneal_to}")
     if cfg.train.grad not in AGGREGATOR_NAMES:
