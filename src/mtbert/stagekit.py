@@ -46,7 +46,8 @@ def make_trainer(cfg: Config, model: MultiTaskModel, data: list[TaskData], loop:
     if isinstance(loop, PretrainConfig):
         aggregator, batch_sizes = make_aggregator(loop.grad, **loop.grad_options), loop.batch_sizes(cfg.tasks)
         data = [d for d in data if d.spec.name in batch_sizes]
-        mode, multipliers, anneal_to, loss_weights = loop.sampling, loop.multipliers, loop.anneal_to, loop.loss_weights
+        multipliers = {t: m for t, m in loop.multipliers.items() if t in batch_sizes}  # tasks that take part
+        mode, anneal_to, loss_weights = loop.sampling, loop.anneal_to, loop.loss_weights
     else:
         aggregator, batch_sizes = make_aggregator("sum"), {d.spec.name: loop.batch_size for d in data}
         mode, multipliers, anneal_to, loss_weights = "oversample", None, 0.2, None
