@@ -112,6 +112,17 @@ def test_single_column_round_trip(tmp_path, tokenizer):
     assert loaded.labels.tolist() == [3.0, 4.0]
 
 
+def test_the_same_split_always_gives_the_same_bytes(tmp_path, tokenizer):
+    # DVC hashes the cache files: the same input must give the same bytes, or every fresh `prepare` would look
+    # like a change to the stages after it (safetensors metadata order varies from one save to the next).
+    split = encode_table(pair_table(), ("sentence1", "sentence2"), tokenizer)
+    contents = set()
+    for i in range(8):
+        save_split(split, tmp_path / f"{i}.safetensors")
+        contents.add((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(contents) == 1
+
+
 # --- collate against the tokenizer ----------------------------------------------------------------------
 
 

@@ -69,16 +69,18 @@ def save_split(split: EncodedSplit, path: Path) -> None:
     if split.labels is not None:
         tensors["labels"] = split.labels
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"ids": json.dumps(split.ids), "n_columns": str(len(split.columns))})
+    # One metadata entry: safetensors keeps metadata in a hash map whose order changes from run to run, and the
+    # bytes of this file must not (DVC hashes them; the same input must give the same cache).
+    meta = json.dumps({"ids": split.ids, "n_columns": len(split.columns)})
+    save_file(tensors, str(path), metadata={"split": meta})
 
 
 def load_split(path: Path) -> EncodedSplit:
     with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
+        meta = json.loads(f.metadata()["split"])
     tensors = load_file(str(path))
-    n_columns = int(meta["n_columns"])
-    columns = [(tensors[f"col{i}.ids"], tensors[f"col{i}.offsets"]) for i in range(n_columns)]
-    return EncodedSplit(ids=json.loads(meta["ids"]), columns=columns, labels=tensors.get("labels"))
+    columns = [(tensors[f"col{i}.ids"], tensors[f"col{i}.offsets"]) for i in range(meta["n_columns"])]
+    return EncodedSplit(ids=meta["ids"], columns=columns, labels=tensors.get("labels"))
 
 
 def save_special_tokens(special: SpecialTokens, path: Path) -> None:
