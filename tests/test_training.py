@@ -31,15 +31,32 @@ def prepared(tmp_path_factory, tiny_raw_dir, tiny_model_dir) -> Path:
     return folder
 
 
-def make_trainer(prepared: Path, tiny_model_dir: Path, grad: str = "sum", loop: LoopConfig = LOOP, **options):
+def make_trainer(
+    prepared: Path,
+    tiny_model_dir: Path,
+    grad: str = "sum",
+    loop: LoopConfig = LOOP,
+    *,
+    mode: str | None = None,
+    loss_weights: dict[str, float] | None = None,
+    pals: int = 0,
+    **options,
+) -> Trainer:
+    """A trainer on the tiny data; ``mode`` picks a sampling mode (default: the trainer's own round-robin)."""
     torch.manual_seed(123)
     tasks = get_tasks(["sst", "para", "sts"])
-    model = MultiTaskModel(AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False), tasks, "mean", 0.1)
+    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    model = MultiTaskModel(encoder, tasks, "mean", 0.1, pals=pals, pal_heads=2)
     data = [
         TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks
     ]
+    sampler = None
+    if mode is not None:
+        sizes = {d.spec.name: len(d.train) for d in data}
+        sampler = make_sampler(mode, sizes, dict.fromkeys(sizes, loop.batch_size), loop.steps_per_epoch, loop.seed)
     aggregator = make_aggregator(grad, **options)
-    return Trainer(model, data, aggregator, loop, load_special(prepared), 32, torch.device("cpu"))
+    special, cpu = load_special(prepared), torch.device("cpu")
+    return Trainer(model, data, aggregator, loop, special, 32, cpu, sampler, loss_weights)
 
 
 def _task_grad(trainer: Trainer, task: str, rows: np.ndarray) -> list[torch.Tensor]:
@@ -171,22 +188,8 @@ def test_task_ratio_sets_each_tasks_batch_and_leaves_ratio_zero_out(prepared, ti
 # --- training options: sampling, loss weights, learning rates, schedules, heads-only epochs -------------------
 
 
-def options_trainer(prepared, tiny_model_dir, loop=LOOP, mode="oversample", loss_weights=None, pals=0) -> Trainer:
-    torch.manual_seed(123)
-    tasks = get_tasks(["sst", "para", "sts"])
-    encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
-    model = MultiTaskModel(encoder, tasks, "mean", 0.1, pals=pals, pal_heads=2)
-    data = [
-        TaskData(t, load_prepared(prepared, t.name, "train"), load_prepared(prepared, t.name, "dev")) for t in tasks
-    ]
-    sizes = {d.spec.name: len(d.train) for d in data}
-    sampler = make_sampler(mode, sizes, dict.fromkeys(sizes, loop.batch_size), loop.steps_per_epoch, loop.seed)
-    special, cpu = load_special(prepared), torch.device("cpu")
-    return Trainer(model, data, make_aggregator("sum"), loop, special, 32, cpu, sampler, loss_weights)
-
-
 def test_one_task_steps_fill_only_that_tasks_jacobian_row(prepared, tiny_model_dir):
-    trainer = options_trainer(prepared, tiny_model_dir, mode="sequential")
+    trainer = make_trainer(prepared, tiny_model_dir, mode="sequential")
     plan = trainer.sampler.epoch(0)
     assert [[t for t, _ in step] for step in plan] == [["sst"], ["para"], ["sts"]]  # 3 steps: one per task
     counts, losses = trainer._task_gradients(plan[1], 0)
@@ -197,7 +200,7 @@ def test_one_task_steps_fill_only_that_tasks_jacobian_row(prepared, tiny_model_d
 
 
 def test_epoch_loss_is_the_mean_over_the_steps_that_hold_the_task(prepared, tiny_model_dir, monkeypatch):
-    trainer = options_trainer(prepared, tiny_model_dir, mode="sequential", loop=replace(LOOP, steps_per_epoch=4))
+    trainer = make_trainer(prepared, tiny_model_dir, loop=replace(LOOP, steps_per_epoch=4), mode="sequential")
     # sequential, 4 steps: sst twice, then para, then sts; fake losses 1 and 3 for sst, 5 for para, 7 for sts
     fake = iter([{"loss_sst": 1.0}, {"loss_sst": 3.0}, {"loss_para": 5.0}, {"loss_sts": 7.0}] * 2)
     monkeypatch.setattr(trainer, "step", lambda plan, step: next(fake))
@@ -206,8 +209,8 @@ def test_epoch_loss_is_the_mean_over_the_steps_that_hold_the_task(prepared, tiny
 
 
 def test_loss_weight_scales_that_tasks_gradient_only(prepared, tiny_model_dir):
-    plain = options_trainer(prepared, tiny_model_dir)
-    weighted = options_trainer(prepared, tiny_model_dir, loss_weights={"sst": 0.5})
+    plain = make_trainer(prepared, tiny_model_dir)
+    weighted = make_trainer(prepared, tiny_model_dir, loss_weights={"sst": 0.5})
     plan = plain.sampler.epoch(0)[0]
     for trainer in (plain, weighted):
         trainer.model.eval()  # no dropout, so both see the same network
@@ -218,7 +221,7 @@ def test_loss_weight_scales_that_tasks_gradient_only(prepared, tiny_model_dir):
 
 def test_each_module_kind_has_its_learning_rate(prepared, tiny_model_dir):
     loop = replace(LOOP, lr=1e-4, head_lr=2e-3, pal_lr=3e-2)
-    trainer = options_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
+    trainer = make_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
     model = trainer.model
     assert {group["initial_lr"] for group in trainer.optimizer.param_groups} == {1e-4, 2e-3, 3e-2}
     initial = {id(p): group["initial_lr"] for group in trainer.optimizer.param_groups for p in group["params"]}
@@ -248,19 +251,22 @@ def test_linear_and_multistep_schedules():
 
 def test_heads_only_epochs_leave_the_encoder_unchanged(prepared, tiny_model_dir):
     loop = replace(LOOP, epochs=3, heads_only_first=1, heads_only_last=1, checkpoint_every=0)
-    trainer = options_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
-    snapshots = []
+    trainer = make_trainer(prepared, tiny_model_dir, loop=loop, pals=4)
 
-    def snapshot(epoch, metrics):
-        snapshots.append(
-            (
-                torch.cat([p.detach().reshape(-1).clone() for _, p in trainer.model.shared_parameters()]),
-                torch.cat([p.detach().reshape(-1).clone() for p in trainer.model.pal_parameters()]),
-                trainer.model.heads["sst"].linear.weight.detach().clone(),
-            )
+    def state() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat copies of the encoder, the PALs and the SST head."""
+        model = trainer.model
+        return (
+            torch.cat([p.detach().reshape(-1).clone() for _, p in model.shared_parameters()]),
+            torch.cat([p.detach().reshape(-1).clone() for p in model.pal_parameters()]),
+            model.heads["sst"].linear.weight.detach().clone(),
         )
 
-    start = snapshot(-1, {}) or snapshots.pop()
+    start, snapshots = state(), []
+
+    def snapshot(epoch, metrics):
+        snapshots.append(state())
+
     trainer.fit(on_epoch=snapshot)
     (enc0, pal0, head0), (enc1, pal1, head1), (enc2, pal2, head2) = snapshots
     assert torch.equal(enc0, start[0]) and torch.equal(pal0, start[1])  # epoch 0: heads only
@@ -273,7 +279,7 @@ def test_heads_only_epochs_leave_the_encoder_unchanged(prepared, tiny_model_dir)
 
 def test_frozen_encoder_baseline_trains_heads_only(prepared, tiny_model_dir):
     loop = replace(LOOP, heads_only_first=LOOP.epochs)
-    trainer = options_trainer(prepared, tiny_model_dir, loop=loop)
+    trainer = make_trainer(prepared, tiny_model_dir, loop=loop)
     before = [p.detach().clone() for _, p in trainer.model.shared_parameters()]
     result = trainer.fit()
     assert all(torch.equal(a, p) for a, (_, p) in zip(before, trainer.model.shared_parameters(), strict=True))
