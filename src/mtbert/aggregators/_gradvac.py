@@ -55,13 +55,7 @@ def gradvac_coefficients(
             phi = min(1.0, max(-1.0, cG[j] / (norm_i * norm_j)))
             target = targets[i][j]
             if phi < target:
-                sqrt_one_minus_target_sq = math.sqrt(max(1.0 - target * target, _MIN_ONE_MINUS_TARGET_SQ))
-                sqrt_one_minus_phi_sq = math.sqrt(max(1.0 - phi * phi, 0.0))
-                a = (
-                    norm_i
-                    * (target * sqrt_one_minus_phi_sq - phi * sqrt_one_minus_target_sq)
-                    / (norm_j * sqrt_one_minus_target_sq)
-                )
+                a = _vaccine_step(norm_i, norm_j, phi, target)
                 c[j] += a
                 for m in range(n):
                     cG[m] += a * G[j][m]
@@ -71,6 +65,15 @@ def gradvac_coefficients(
         for k in range(n):
             weights[k] += c[k]
     return weights, corrections, new_targets
+
+
+def _vaccine_step(norm_i: float, norm_j: float, phi: float, target: float) -> float:
+    """The ``a`` of ``g_i^PC += a g_j`` that brings ``cos(g_i^PC, g_j)`` from ``phi`` up to ``target``."""
+    sqrt_one_minus_target_sq = math.sqrt(max(1.0 - target * target, _MIN_ONE_MINUS_TARGET_SQ))
+    sqrt_one_minus_phi_sq = math.sqrt(max(1.0 - phi * phi, 0.0))
+    return (
+        norm_i * (target * sqrt_one_minus_phi_sq - phi * sqrt_one_minus_target_sq) / (norm_j * sqrt_one_minus_target_sq)
+    )
 
 
 class GradVac(RandomOrderMixin, Aggregator):
@@ -111,17 +114,8 @@ class GradVac(RandomOrderMixin, Aggregator):
 
     def __init__(self, beta: float = 0.01, group: str = "all", seed: int = 0) -> None:
         super().__init__()
-        if (
-            isinstance(beta, bool)
-            or not isinstance(beta, int | float)
-            or not math.isfinite(beta)
-            or not 0.0 < beta <= 1.0
-        ):
-            raise ValueError(f"Option `beta` must be a float in (0, 1]. Found beta={beta!r}.")
-        if group not in GROUPINGS:
-            raise ValueError(f"Option `group` must be one of {list(GROUPINGS)}. Found group={group!r}.")
-        self.beta = float(beta)
-        self.group = group
+        self.beta = _check_beta(beta)
+        self.group = _check_group(group)
         self._init_rng(seed)
         self.register_buffer("targets", None)
         self.group_names: list[str] = []
@@ -164,22 +158,9 @@ class GradVac(RandomOrderMixin, Aggregator):
     def _compute_gramian(self, J: Tensor) -> Tensor:
         segments = self._segments_for(J)
         assert self.targets is not None
-        n_tasks = J.shape[0]
-        if self.targets.shape[1:] != (n_tasks, n_tasks):
-            raise ValueError(
-                f"J has {n_tasks} rows but GradVac's targets are for {self.targets.shape[1]} tasks "
-                "(call bind() with the right n_tasks, or reset())."
-            )
-        if len(segments) == 1 and segments[0][1:] == (0, J.shape[1]):
-            gramian = J @ J.T
-            self._group_gramians = gramian.unsqueeze(0)
-            return gramian
-        group_gramians = J.new_zeros(len(self.group_names), n_tasks, n_tasks)
-        for k, start, stop in segments:
-            block = J[:, start:stop]
-            group_gramians[k].addmm_(block, block.T)
-        self._group_gramians = group_gramians
-        return group_gramians.sum(dim=0)
+        _check_targets(self.targets, J.shape[0])
+        gramian, self._group_gramians = _group_gramians(J, segments, len(self.group_names))
+        return gramian
 
     def _aggregate(self, J: Tensor, gramian: Tensor, counts: Tensor | None) -> Tensor:
         assert self.targets is not None and self._group_gramians is not None
@@ -190,28 +171,10 @@ class GradVac(RandomOrderMixin, Aggregator):
         targets = self.targets.detach().to(device="cpu", dtype=torch.float64).tolist()
         orders = self._draw_orders(n_tasks, n_groups)
 
-        group_weights: list[list[float]] = []
-        corrections = torch.zeros(n_tasks, n_tasks, dtype=torch.int64)
-        new_targets: list[list[list[float]]] = []
-        for k in range(n_groups):
-            w, corr, tgt = gradvac_coefficients(group_gramians[k], targets[k], orders[k], self.beta)
-            group_weights.append(w)
-            corrections += torch.tensor(corr, dtype=torch.int64)
-            new_targets.append(tgt)
-        new_targets_t = torch.tensor(new_targets, dtype=torch.float64)
-        self.targets.copy_(new_targets_t)
-        weights_cpu = torch.tensor(group_weights, dtype=torch.float64)
-        self.last_stats.update(
-            corrections=corrections, group_weights=weights_cpu, targets_mean=new_targets_t.mean(dim=0)
-        )
-
-        weights = weights_cpu.to(device=J.device, dtype=J.dtype)
-        if len(segments) == 1 and segments[0][1:] == (0, J.shape[1]):
-            return weights[segments[0][0]] @ J
-        out = J.new_empty(J.shape[1])  # the segments cover every column
-        for k, start, stop in segments:
-            torch.mv(J[:, start:stop].T, weights[k], out=out[start:stop])
-        return out
+        weights, corrections, new_targets = _vaccinate_groups(group_gramians, targets, orders, self.beta, n_tasks)
+        self.targets.copy_(new_targets)
+        self.last_stats.update(corrections=corrections, group_weights=weights, targets_mean=new_targets.mean(dim=0))
+        return _combine(J, segments, weights.to(device=J.device, dtype=J.dtype))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         # An unbound group="all" instance has no targets yet: take the saved shape.
@@ -223,3 +186,78 @@ class GradVac(RandomOrderMixin, Aggregator):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, group={self.group!r}, seed={self.seed}"
+
+
+def _check_beta(beta: Any) -> float:
+    if isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isfinite(beta) or not 0.0 < beta <= 1.0:
+        raise ValueError(f"Option `beta` must be a float in (0, 1]. Found beta={beta!r}.")
+    return float(beta)
+
+
+def _check_group(group: str) -> str:
+    if group not in GROUPINGS:
+        raise ValueError(f"Option `group` must be one of {list(GROUPINGS)}. Found group={group!r}.")
+    return group
+
+
+def _check_targets(targets: Tensor, n_tasks: int) -> None:
+    if targets.shape[1:] != (n_tasks, n_tasks):
+        raise ValueError(
+            f"J has {n_tasks} rows but GradVac's targets are for {targets.shape[1]} tasks "
+            "(call bind() with the right n_tasks, or reset())."
+        )
+
+
+def _covers_all(segments: list[tuple[int, int, int]], n_columns: int) -> bool:
+    """Whether a single segment spans every column (no slicing of ``J`` needed)."""
+    return len(segments) == 1 and segments[0][1:] == (0, n_columns)
+
+
+def _group_gramians(J: Tensor, segments: list[tuple[int, int, int]], n_groups: int) -> tuple[Tensor, Tensor]:
+    """``(J Jᵀ, [K, T, T] per-group Gramians)`` from one pass over ``J``; the first is the sum of the others."""
+    if _covers_all(segments, J.shape[1]):
+        gramian = J @ J.T
+        return gramian, gramian.unsqueeze(0)
+    n_tasks = J.shape[0]
+    group_gramians = J.new_zeros(n_groups, n_tasks, n_tasks)
+    for k, start, stop in segments:
+        block = J[:, start:stop]
+        group_gramians[k].addmm_(block, block.T)
+    return group_gramians.sum(dim=0), group_gramians
+
+
+def _vaccinate_groups(
+    group_gramians: list[list[list[float]]],
+    targets: list[list[list[float]]],
+    orders: list[list[list[int]]],
+    beta: float,
+    n_tasks: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Runs :func:`gradvac_coefficients` on every group (one entry of ``orders`` per group).
+
+    :return: CPU tensors ``(weights [K, T] float64, corrections [T, T] int64 summed over groups,
+        new_targets [K, T, T] float64)``.
+    """
+    group_weights: list[list[float]] = []
+    corrections = torch.zeros(n_tasks, n_tasks, dtype=torch.int64)
+    new_targets: list[list[list[float]]] = []
+    for k, group_orders in enumerate(orders):
+        w, corr, tgt = gradvac_coefficients(group_gramians[k], targets[k], group_orders, beta)
+        group_weights.append(w)
+        corrections += torch.tensor(corr, dtype=torch.int64)
+        new_targets.append(tgt)
+    return (
+        torch.tensor(group_weights, dtype=torch.float64),
+        corrections,
+        torch.tensor(new_targets, dtype=torch.float64),
+    )
+
+
+def _combine(J: Tensor, segments: list[tuple[int, int, int]], weights: Tensor) -> Tensor:
+    """The output: ``weights[k] @ J[:, start:stop]`` for each segment ``(k, start, stop)``."""
+    if _covers_all(segments, J.shape[1]):
+        return weights[segments[0][0]] @ J
+    out = J.new_empty(J.shape[1])  # the segments cover every column
+    for k, start, stop in segments:
+        torch.mv(J[:, start:stop].T, weights[k], out=out[start:stop])
+    return out

@@ -3,9 +3,9 @@
 Format: tab-separated UTF-8, a header row whose first column is unnamed (a running index), then one record
 per physical line. Fields may be quoted with ``"`` (CSV quoting, ``""`` for a quote inside a quoted field).
 
-Each physical line is parsed on its own with :mod:`csv` (``strict=True``), so a record never spans lines: a
-field whose quote is never closed cannot swallow the following (good) rows, and line numbers are exact.
-Lines without any ``"`` take a fast path (a plain split on tabs, which is what :mod:`csv` would return).
+Each physical line is parsed on its own (a record never spans lines, so line numbers are exact); reading,
+splitting and diagnosing broken quoting live in :mod:`mtbert.data._tsv`, this module checks the header, the
+records and their values.
 
 Problems come in three kinds:
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mtbert.data._tsv import Malformed, quote_hint, read_lines, split_line, split_record, wrong_count
 from mtbert.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 ID_COLUMN = "id"
 INDEX_COLUMN = ""  # the unnamed running-index column (pandas' index), allowed and ignored
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,6 @@ class Table:
         return [f"{self.path}:{row.line}: {row.reason}" for row in self.skipped]
 
 
-class _Malformed(Exception):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
 def read_table(
     path: Path | str,
     text_columns: Sequence[str],
@@ -103,7 +96,7 @@ def read_table(
     text_columns = tuple(text_columns)
     _check_arguments(text_columns, label, on_malformed)
 
-    lines = _read_lines(path)
+    lines = read_lines(path)
     if not lines or not lines[0].strip():
         raise DataError.at(path, problem="file is empty (no header line)")
 
@@ -130,16 +123,16 @@ def read_table(
     for lineno in range(2, last + 2):
         line = lines[lineno - 1]
         try:
-            fields = _split_record(line, header)
+            fields = split_record(line, header)
             if len(fields) != n_fields:
-                _wrong_count(fields, header)
+                raise wrong_count(fields, header)
             record_id = fields[id_col].strip()
             if not record_id:
-                raise _Malformed(ID_COLUMN, "missing id")
+                raise Malformed(ID_COLUMN, "missing id")
             raw_label = fields[label_col].strip() if label_col is not None else ""
             if label is not None and not raw_label:
-                raise _Malformed(label.column, "empty label" + _quote_hint(fields, header))
-        except _Malformed as bad:
+                raise Malformed(label.column, "empty label" + quote_hint(fields, header))
+        except Malformed as bad:
             if on_malformed == "error":
                 raise DataError.at(path, lineno, bad.field, problem=bad.problem) from None
             skipped.append(SkippedRow(lineno, str(bad)))
@@ -192,53 +185,9 @@ def _check_arguments(text_columns: tuple[str, ...], label: LabelRule | None, on_
         raise ValueError(f"label rule {label}: low > high")
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The file's physical lines (``\\n`` or ``\\r\\n``), decoded, BOM removed, line ends stripped."""
-    if path.is_dir():
-        raise DataError.at(path, problem="is a directory, not a data file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError.at(path, problem="file not found") from None
-    except PermissionError:
-        raise DataError.at(path, problem="cannot read file: permission denied") from None
-    except OSError as err:
-        raise DataError.at(path, problem=f"cannot read file: {err.strerror or err}") from None
-    if not raw:
-        raise DataError.at(path, problem="file is empty (0 bytes)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _decode_error(path, raw, err) from None
-    if text.startswith(_BOM):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines[-1] == "":  # the final newline
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _decode_error(path: Path, raw: bytes, err: UnicodeDecodeError) -> DataError:
-    lineno = raw.count(b"\n", 0, err.start) + 1
-    line_start = raw.rfind(b"\n", 0, err.start) + 1
-    column = raw.count(b"\t", line_start, err.start)
-    field = None
-    if lineno > 1:  # name the column from the header (approximate if a quoted field holds a tab)
-        header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip(_BOM).rstrip("\r").split("\t")
-        if column < len(header) and header[column].strip():
-            field = header[column].strip()
-    byte = raw[err.start : err.start + 1].hex()
-    return DataError.at(
-        path,
-        lineno,
-        field,
-        problem=f"not valid UTF-8 (byte 0x{byte} at byte {err.start - line_start + 1} of the line)",
-    )
-
-
 def _parse_header(path: Path, line: str, text_columns: tuple[str, ...], label: LabelRule | None) -> list[str]:
     try:
-        fields = _split(line)
+        fields = split_line(line)
     except csv.Error as err:
         raise DataError.at(path, 1, "header", problem=f"broken quoting ({err})") from None
     header = [name.strip() for name in fields]
@@ -261,79 +210,6 @@ def _parse_header(path: Path, line: str, text_columns: tuple[str, ...], label: L
     if repeated:
         raise bad("repeated column " + ", ".join(repr(name) for name in repeated))
     return header
-
-
-def _split(line: str) -> list[str]:
-    """The fields of one physical line; ``csv.Error`` for broken quoting."""
-    if '"' not in line and "\r" not in line:
-        return line.split("\t")
-    return next(csv.reader([line], delimiter="\t", quotechar='"', doublequote=True, strict=True))
-
-
-def _split_record(line: str, header: list[str]) -> list[str]:
-    if not line.strip():
-        raise _Malformed("record", "blank line")
-    try:
-        fields = _split(line)
-    except csv.Error as err:
-        column, problem = _locate_quote_problem(line) or (None, f"cannot parse the line ({err})")
-        raise _Malformed(_column_name(header, column), problem) from None
-    for i, value in enumerate(fields):
-        for char, what in (("\t", "a tab"), ("\n", "a line break"), ("\r", "a carriage return")):
-            if char in value:
-                raise _Malformed(_column_name(header, i), f"broken quoting: quoted field holds {what}")
-    return fields
-
-
-def _locate_quote_problem(line: str) -> tuple[int, str] | None:
-    """Where (column index) and why :mod:`csv` (strict) rejects a line."""
-    column, i, n = 0, 0, len(line)
-    while True:
-        if i < n and line[i] == '"':
-            j = i + 1
-            while True:
-                k = line.find('"', j)
-                if k < 0:
-                    return column, "broken quoting: a quoted field is never closed (no closing '\"')"
-                if line.startswith('"', k + 1):
-                    j = k + 2
-                    continue
-                break
-            i = k + 1
-            if i < n and line[i] != "\t":
-                return column, "broken quoting: text after the closing '\"' of a quoted field"
-        else:
-            k = line.find("\t", i)
-            k = n if k < 0 else k
-            if "\r" in line[i:k]:
-                return column, "stray carriage return (\\r) inside the line"
-            i = k
-        if i >= n:
-            return None
-        i += 1
-        column += 1
-
-
-def _column_name(header: list[str], column: int | None) -> str:
-    if column is None or column >= len(header):
-        return "record"
-    return header[column] or f"column {column + 1}"
-
-
-def _wrong_count(fields: list[str], header: list[str]) -> None:
-    problem = f"expected {len(header)} tab-separated fields, found {len(fields)}"
-    if len(fields) < len(header):
-        raise _Malformed(header[len(fields)] or "record", f"missing field: {problem}" + _quote_hint(fields, header))
-    raise _Malformed("record", f"too many fields: {problem}")
-
-
-def _quote_hint(fields: list[str], header: list[str]) -> str:
-    """A hint for rows whose quoting went wrong: a field with an unmatched literal ``"``."""
-    for name, value in zip(header, fields, strict=False):
-        if value.count('"') % 2:
-            shown = name or "index"
-            return f" (broken quoting? field {shown!r} has an unmatched '\"')"
-    return ""
 
 
 def _parse_label(path: Path, lineno: int, rule: LabelRule, raw: str) -> float:
