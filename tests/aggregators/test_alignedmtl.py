@@ -1,25 +1,100 @@
-"""Aligned-MTL (Senushkin et al., CVPR 2023): aligned task gradients with condition number 1."""
+"""Aligned-MTL (Senushkin et al., CVPR 2023): aligned task gradients with condition number 1.
+
+With ``J = U Σ Vᵀ`` the aligned gradients are ``Ĵ = σ U Vᵀ`` and the output is their mean, i.e. the weights are
+``σ/T · G^{-1/2} 1`` (on the row space). For orthogonal rows ``G^{-1/2} = diag(1/||g_i||)``: every row is rescaled
+to the norm ``σ``, so ``w_i = σ / (T ||g_i||)`` and ``d = σ/T · Σ_i u_i`` (the unit rows).
+"""
+
+import math
 
 import pytest
 import torch
+from torchjd.aggregation import AlignedMTL as TorchJDAlignedMTL
 
 from mtbert.aggregators import AlignedMTL
 
+F64 = torch.float64
+SCALE_MODES = ("min", "median", "rmse")
+
+
+def diagonal(*norms: float, n_columns: int) -> torch.Tensor:
+    """Orthogonal rows ``norms[i] · e_i`` of a ``[len(norms), n_columns]`` matrix."""
+    J = torch.zeros(len(norms), n_columns, dtype=F64)
+    for i, norm in enumerate(norms):
+        J[i, i] = norm
+    return J
+
+
+def check(agg: AlignedMTL, J: torch.Tensor, expected_weights: list[float], expected_direction: list[float]) -> None:
+    d = agg(J)
+    torch.testing.assert_close(agg.last_stats["weights"], torch.tensor(expected_weights, dtype=F64))
+    torch.testing.assert_close(d, torch.tensor(expected_direction, dtype=F64))
+
+
+@pytest.mark.parametrize(
+    ("scale_mode", "sigma"),
+    [
+        ("min", 1.0),  # the smallest singular value (the paper's choice)
+        ("median", 2.0),  # the median of (4, 2, 1)
+        ("rmse", math.sqrt(7.0)),  # √(mean eigenvalue of G) = √((16 + 4 + 1)/3)
+    ],
+)
+def test_orthogonal_rows_of_unequal_norms(scale_mode: str, sigma: float) -> None:
+    J = diagonal(1.0, 2.0, 4.0, n_columns=4)
+    weights = [sigma / 3 * 1.0, sigma / 3 / 2.0, sigma / 3 / 4.0]
+    check(AlignedMTL(scale_mode=scale_mode), J, weights, [sigma / 3] * 3 + [0.0])
+
+
+def test_median_of_an_even_rank_is_the_lower_middle_value() -> None:
+    # Singular values (4, 3, 2, 1): torch.median (as torchjd and the original code use it) takes the lower middle
+    # value, σ = 2, not the mean √((9 + 4)/2) of the two middle eigenvalues.
+    J = diagonal(1.0, 2.0, 3.0, 4.0, n_columns=5)
+    check(AlignedMTL(scale_mode="median"), J, [2 / 4 / n for n in (1.0, 2.0, 3.0, 4.0)], [0.5] * 4 + [0.0])
+
+
+@pytest.mark.parametrize(
+    ("scale_mode", "sigma"),
+    [
+        ("min", 2.0 - math.sqrt(2.0)),
+        ("median", 2.0 - math.sqrt(2.0)),  # lower middle of two values: the smaller one
+        ("rmse", math.sqrt(6.0)),  # the eigenvalues (2 ± √2)² = 6 ± 4√2 of G average to 6
+    ],
+)
+def test_two_conflicting_rows(scale_mode: str, sigma: float) -> None:
+    # G = [[10, -4], [-4, 2]] = S² with S = [[3, -1], [-1, 1]] (eigenvalues 2 ± √2, the singular values of J), so
+    # G^{-1/2} 1 = S⁻¹ 1 = ½[[1, 1], [1, 3]] 1 = (1, 2): w = σ/2 · (1, 2) and
+    # d = σ/2 · (g0 + 2 g1) = σ/2 · (0, 1, 0, 1).
+    J = torch.tensor([[2.0, 1.0, 2.0, 1.0], [-1.0, 0.0, -1.0, 0.0]], dtype=F64)
+    check(AlignedMTL(scale_mode=scale_mode), J, [sigma / 2, sigma], [0.0, sigma / 2, 0.0, sigma / 2])
+
+
+def test_zero_row_gets_zero_weight_and_min_is_the_smallest_nonzero_singular_value() -> None:
+    # Rank 2: the transformation acts on the row space only and σ = 1 (not 0); the mean still divides by T = 3.
+    J = diagonal(1.0, 2.0, 0.0, n_columns=4)
+    check(AlignedMTL(), J, [1 / 3, 1 / 6, 0.0], [1 / 3, 1 / 3, 0.0, 0.0])
+
 
 @pytest.mark.parametrize("seed", range(4))
-def test_output_is_mean_of_aligned_gradients(seed: int) -> None:
-    J = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+@pytest.mark.parametrize("scale_mode", SCALE_MODES)
+def test_output_is_mean_of_aligned_gradients(seed: int, scale_mode: str) -> None:
+    J = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(seed))
     U, S, Vh = torch.linalg.svd(J, full_matrices=False)
-    aligned = S.min() * U @ Vh  # Ĵ = σ_min U Vᵀ (Algorithm 1, independent of sign conventions)
-    # The aligned gradients are orthogonal with equal norms σ_min: condition number 1.
-    torch.testing.assert_close(aligned @ aligned.T, S.min() ** 2 * torch.eye(3, dtype=torch.float64))
-    torch.testing.assert_close(AlignedMTL()(J), aligned.mean(dim=0))
+    sigma = {"min": S.min(), "median": S.median(), "rmse": S.square().mean().sqrt()}[scale_mode]
+    aligned = sigma * U @ Vh  # Ĵ = σ U Vᵀ (Algorithm 1, independent of sign conventions)
+    # The aligned gradients are orthogonal with equal norms σ: condition number 1.
+    torch.testing.assert_close(aligned @ aligned.T, sigma**2 * torch.eye(3, dtype=F64))
+    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), aligned.mean(dim=0))
 
 
-def test_median_scale_mode() -> None:
-    J = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
-    U, S, Vh = torch.linalg.svd(J, full_matrices=False)
-    torch.testing.assert_close(AlignedMTL(scale_mode="median")(J), (S.median() * U @ Vh).mean(dim=0))
+@pytest.mark.parametrize("scale_mode", SCALE_MODES)
+def test_matches_torchjd_alignedmtl(scale_mode: str) -> None:
+    J = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(11))
+    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), TorchJDAlignedMTL(scale_mode=scale_mode)(J))
+
+
+def test_default_scale_mode_is_min() -> None:
+    # σ = 1, the smallest of (4, 2, 1) (median and rmse would give 2 and √7).
+    check(AlignedMTL(), diagonal(1.0, 2.0, 4.0, n_columns=3), [1 / 3, 1 / 6, 1 / 12], [1 / 3, 1 / 3, 1 / 3])
 
 
 def test_invalid_scale_mode() -> None:

@@ -1,0 +1,17 @@
+"""Property asserts shared by the aggregator tests."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def assert_min_norm_optimality(J: Tensor, d: Tensor, active: Tensor, tol: float) -> None:
+    """Asserts the KKT conditions of ``d`` as the minimum-norm point of the convex hull of the rows ``g_i`` of ``J``
+    (Désidéri 2012; Sener & Koltun 2018): ``g_i · d ≥ ||d||²`` for every row, with equality on the rows of the face
+    holding ``d`` (``active``: the rows with a positive weight in the exact solution), both up to ``tol · ||d||²``."""
+    squared_norm = (d @ d).item()
+    assert squared_norm > 0.0, "degenerate case: 0 is in the hull"
+    products = J @ d
+    assert bool((products >= squared_norm * (1.0 - tol)).all()), f"g_i·d={products.tolist()}, ||d||²={squared_norm}"
+    gaps = (products[active] - squared_norm).abs()
+    assert bool((gaps <= tol * squared_norm).all()), f"active rows: g_i·d={products[active].tolist()} != ||d||²"
