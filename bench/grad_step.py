@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import transformers
 
-from mtbert.aggregators import AGGREGATOR_NAMES, make_aggregator
+from mtbert.aggregators import AGGREGATOR_NAMES
 from mtbert.config import load_config
-from mtbert.data.encoded import collate
-from mtbert.stagekit import configured_tasks, new_model, task_data
-from mtbert.training import Trainer, make_optimizer
+from mtbert.model import build_model
+from mtbert.prepare import load_training_data
+from mtbert.recipe import Recipe
+from mtbert.training import Trainer
 
 DEFAULT_OPTIONS = {"weighted": {"weights": [1.0, 1.0, 1.0]}}
 
@@ -37,35 +39,29 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_config("params.yaml")
-    tasks = configured_tasks(cfg)
-    data = task_data(cfg, tasks)
-    from mtbert.data.prepare import load_special
-
-    special = load_special(Path(cfg.data.prepared_dir))
+    cfg = replace(cfg, train=replace(cfg.train, device=args.device))
+    data = load_training_data(Path(cfg.data.prepared_dir), cfg.task_specs(), cfg.model.max_length)
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
-    plan = [(d.spec.name, torch.randperm(len(d.train), generator=generator)[: args.batch].numpy()) for d in data]
-    model = new_model(cfg, tasks)
+    plan = [(name, torch.randperm(n, generator=generator)[: args.batch].numpy()) for name, n in data.sizes().items()]
+    model = build_model(cfg.model, cfg.task_specs(), seed=0).to(device)
     loop = cfg.train
 
     def plain_step(optimizer: torch.optim.Optimizer) -> None:
+        """The textbook step: one backward of the summed losses."""
         model.train()
-        total = 0.0
-        for task, rows in plan:
-            spec = model.specs[task]
-            batch = collate(data[tasks.index(spec)].train, rows, spec.encoding, special, cfg.model.max_length)
-            batch = batch.to(device)
-            total = total + spec.loss(model(task, batch.inputs).float(), batch.labels)
+        total = sum(model.task_loss(task, data.batch(task, rows).to(device)) for task, rows in plan)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), loop.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    plain_optimizer = make_optimizer(model.to(device), loop)
+    groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay)
+    plain_optimizer = torch.optim.AdamW(groups, fused=device.type in ("cpu", "cuda"))
     steps = {"plain": lambda: plain_step(plain_optimizer)}
     for name in args.methods.split(","):
-        aggregator = make_aggregator(name, **DEFAULT_OPTIONS.get(name, {}))
-        trainer = Trainer(model, data, aggregator, loop, special, cfg.model.max_length, device)
+        train = replace(cfg.train, grad=name, grad_options=DEFAULT_OPTIONS.get(name, {}))
+        trainer = Trainer(model, Recipe.pretrain(replace(cfg, train=train)), data)
         steps[name] = lambda trainer=trainer: trainer.step(plan, 0)
 
     times: dict[str, list[float]] = {name: [] for name in steps}

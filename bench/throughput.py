@@ -20,10 +20,11 @@ import torch
 import transformers
 
 from mtbert.config import load_config
-from mtbert.data.encoded import collate
-from mtbert.data.prepare import load_special
+from mtbert.model import build_model
 from mtbert.predict import predict_split
-from mtbert.stagekit import configured_tasks, make_trainer, new_model, task_data
+from mtbert.prepare import load_training_data
+from mtbert.recipe import Recipe
+from mtbert.training import Trainer
 
 
 def matmul_peak(device: torch.device, n: int = 2048, reps: int = 20) -> float:
@@ -52,13 +53,12 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     cfg = load_config("params.yaml")
-    tasks = configured_tasks(cfg)
-    data = task_data(cfg, tasks)
-    special = load_special(Path(cfg.data.prepared_dir))
-    model = new_model(cfg, tasks)
+    cfg = replace(cfg, train=replace(cfg.train, grad="sum", grad_options={}, device=args.device))
+    data = load_training_data(Path(cfg.data.prepared_dir), cfg.task_specs(), cfg.model.max_length)
+    model = build_model(cfg.model, cfg.task_specs(), seed=0)
     # FLOPs per token: 2 per weight in the forward pass and 4 in the backward, embeddings excluded (lookups).
     dense = sum(p.numel() for n, p in model.encoder.named_parameters() if "embeddings" not in n)
-    trainer = make_trainer(cfg, model, data, replace(cfg.train, grad="sum", grad_options={}))
+    trainer = Trainer(model, Recipe.pretrain(cfg), data)
     plan = trainer.sampler.epoch(0)
     trainer.step(plan[0], 0)  # warm-up
     examples = tokens = 0
@@ -67,8 +67,7 @@ def main() -> None:
     for step in plan[1 : 1 + args.steps]:
         trainer.step(step, 0)
         for task, rows in step:
-            spec = trainer.data[task].spec
-            batch = collate(trainer.data[task].train, rows, spec.encoding, special, cfg.model.max_length)
+            batch = data.batch(task, rows)
             examples += len(rows)
             tokens += int(batch.inputs["attention_mask"].sum())
     sync(device)
@@ -78,8 +77,8 @@ def main() -> None:
 
     infer_examples = 0
     start = time.perf_counter()
-    for d in data:
-        predict_split(model, d.spec, d.dev, special, cfg.model.max_length, device, cfg.predict.batch_size)
+    for d in data.tasks.values():
+        predict_split(model, d.spec, d.dev, data.special, data.max_length, device, cfg.predict.batch_size)
         infer_examples += len(d.dev)
     infer_s = time.perf_counter() - start
 

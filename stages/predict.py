@@ -1,42 +1,42 @@
 """Stage ``predict@<member>``: ``predictions/members/<member>/<task>-<split>.csv`` for dev and test.
 
-``multitask`` predicts every task with the pretrained model; ``finetune-<seed>`` predicts each task with
-that task's fine-tuned model of that seed.
+``multitask`` predicts every task with the pretrained model; ``finetune-<seed>`` predicts each task with that
+task's fine-tuned model of that seed.
 """
 
 import sys
 from pathlib import Path
 
-from mtbert.cli import run
-from mtbert.config import load_config
-from mtbert.data.prepare import load_prepared, load_special
+from _runner import ARTIFACTS, run
+
+from mtbert.config import Config
+from mtbert.errors import DataError
 from mtbert.model import load_model, pick_device
 from mtbert.predict import predict_split, write_predictions
-from mtbert.tasks import TASKS, get_tasks
+from mtbert.prepare import load_prepared, load_special
+from mtbert.tasks import TASKS
 
 
-def model_folder(member: str, task: str) -> Path:
-    if member == "multitask":
-        return Path("models/multitask")
-    return Path(f"models/finetune/{task}/seed-{member.removeprefix('finetune-')}")
-
-
-def main() -> None:
-    cfg = load_config("params.yaml")
+def main(cfg: Config) -> None:
     member = sys.argv[1]
+    if member not in cfg.ensemble.members:
+        raise DataError(f"predict: unknown member {member!r}; ensemble.members: {', '.join(cfg.ensemble.members)}")
     prepared = Path(cfg.data.prepared_dir)
     special = load_special(prepared)
-    device = pick_device(cfg.train.device)
+    device = pick_device(cfg.predict.device)
     models = {}
-    for spec in get_tasks(cfg.tasks):
-        folder = model_folder(member, spec.name)
-        model = models.get(folder) or load_model(folder, TASKS).to(device)
-        models[folder] = model
-        spec = model.specs[spec.name]  # the head this model was trained with
+    for task in cfg.tasks:
+        folder = ARTIFACTS.member_model(member, task)
+        if folder not in models:  # the multitask member predicts every task with one model
+            models[folder] = load_model(folder, TASKS).to(device)
+        model = models[folder]
+        spec = model.specs[task]  # the head this model was trained with
         for split in ("dev", "test"):
-            data = load_prepared(prepared, spec.name, split)
-            values = predict_split(model, spec, data, special, cfg.model.max_length, device, cfg.predict.batch_size)
-            write_predictions(Path(f"predictions/members/{member}/{spec.name}-{split}.csv"), data.ids, values, spec)
+            data = load_prepared(prepared, task, split)
+            values = predict_split(
+                model, spec, data, special, cfg.model.max_length, device, cfg.predict.batch_size, cfg.predict.precision
+            )
+            write_predictions(ARTIFACTS.member_predictions(member, task, split), data.ids, values, spec)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,28 @@
 """Stage ``prepare``: validate the raw CSVs, tokenize once, cache token ids; report skipped rows."""
 
-import json
 from pathlib import Path
 
-from mtbert.cli import run
-from mtbert.config import load_config
-from mtbert.data.prepare import prepare
-from mtbert.model import load_tokenizer
-from mtbert.tasks import get_tasks
+from _runner import ARTIFACTS, run, write_json
+
+from mtbert.config import Config
+from mtbert.prepare import prepare
+from mtbert.pretrained import load_tokenizer
+from mtbert.tasks import TASKS
 
 
-def main() -> None:
-    cfg = load_config("params.yaml")
+def main(cfg: Config) -> None:
+    tokenizer = load_tokenizer(cfg.model.name)
     report = prepare(
-        get_tasks(cfg.tasks),
+        [TASKS[t] for t in cfg.tasks],
         Path(cfg.data.raw_dir),
         Path(cfg.data.prepared_dir),
-        load_tokenizer(cfg.model.name),
+        tokenizer,
         cfg.data.on_malformed,
     )
     for line in report["skipped_rows"]:
         print(f"skipped {line}")
     print(f"prepared {sum(report['rows'].values())} rows, skipped {report['skipped_total']} malformed rows")
-    Path("metrics").mkdir(exist_ok=True)
-    Path("metrics/prepare.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(ARTIFACTS.metrics("prepare"), report)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide random BERT saved with the embedded model's tokenizer: builds in about a second."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from mtbert.model import resolve_model_name
+    from mtbert.pretrained import resolve_model_name
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_name("embedded"))
@@ -96,3 +96,55 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_raw_dir(tmp_path_factory) -> Path:
     return write_cs224n(tmp_path_factory.mktemp("raw"))
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, tiny_raw_dir, tiny_model_dir) -> Path:
+    """The tiny data of every task, prepared with the tiny model's tokenizer."""
+    from transformers import AutoTokenizer
+
+    from mtbert.prepare import prepare
+    from mtbert.tasks import TASKS
+
+    folder = tmp_path_factory.mktemp("prepared")
+    prepare(list(TASKS.values()), tiny_raw_dir, folder, AutoTokenizer.from_pretrained(tiny_model_dir))
+    return folder
+
+
+def repo_params() -> dict:
+    """A fresh copy of the repository's params.yaml (its structure; tests set the values they rely on)."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def tiny_config(prepared: Path, model_dir: Path, **sections: dict):
+    """The repository's params on the tiny model and data, on the CPU, with short runs; ``sections`` update them,
+    e.g. ``train={"grad": "pcgrad"}``."""
+    from mtbert.config import config_from_dict
+
+    data = repo_params()
+    data["data"]["prepared_dir"] = str(prepared)
+    data["model"].update(name=str(model_dir), max_length=32, pal_heads=2)
+    short = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "checkpoint_every": 2, "device": "cpu"}
+    data["train"].update(short, lr=1e-3, seed=0, task_ratio={}, multipliers={}, loss_weights={})
+    data["finetune"].update(short, task_steps={})
+    data["predict"].update(device="cpu")
+    for section, changes in sections.items():
+        if isinstance(data.get(section), dict):
+            data[section].update(changes)
+        else:
+            data[section] = changes
+    return config_from_dict(data)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, tiny_raw_dir, tiny_model_dir):
+    """The whole pipeline on the tiny model and data, reproduced once with ``dvc repro``: (project, its output).
+    Read-only: a test that changes it works on ``dvc_project.copy_project``."""
+    import sys
+
+    from dvc_project import make_project, run, tiny_params
+
+    project = make_project(tmp_path_factory.mktemp("project"), tiny_params(tiny_raw_dir, tiny_model_dir))
+    return project, run([sys.executable, "-m", "dvc", "repro"], project)

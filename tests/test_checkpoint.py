@@ -12,7 +12,7 @@ from mtbert.checkpoint import Checkpointer
 
 def payload(step: int) -> dict:
     return {
-        "progress": {"epoch": 1, "step": step, "history": [{"overall": 0.5}], "best_weights": None},
+        "progress": {"epoch": 1, "step": step, "history": [{"overall": 0.5}]},
         "model": {"w": torch.arange(6.0).reshape(2, 3) * step},
         "rng": torch.get_rng_state(),
     }
@@ -54,6 +54,29 @@ def test_clear_removes_the_checkpoint(tmp_path):
     assert not (tmp_path / "ckpt").exists()
     assert ckpt.load() is None
     ckpt.clear()  # clearing twice is fine
+
+
+def test_best_weights_are_a_copy_kept_beside_the_checkpoint(tmp_path):
+    ckpt = Checkpointer(tmp_path / "ckpt", "run-a")
+    weights = {"w": torch.ones(3)}
+    ckpt.save_best(weights)
+    weights["w"].add_(1.0)  # training goes on: the saved best weights must not follow
+    assert torch.equal(Checkpointer(tmp_path / "ckpt", "run-a").load_best()["w"], torch.ones(3))
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt"]
+    with pytest.raises(FileNotFoundError):
+        Checkpointer(tmp_path / "ckpt", "run-b").load_best()  # another run's best weights are not ours
+
+
+def test_in_memory_checkpoints_write_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = Checkpointer(None, "run-a")
+    assert ckpt.load() is None
+    ckpt.save(payload(2))
+    ckpt.save_best({"w": torch.zeros(2)})
+    assert ckpt.load()["progress"]["step"] == 2 and torch.equal(ckpt.load_best()["w"], torch.zeros(2))
+    assert list(tmp_path.iterdir()) == []
+    ckpt.clear()
+    assert ckpt.load() is None
 
 
 class _Code:

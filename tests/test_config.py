@@ -10,8 +10,9 @@ import yaml
 from conftest import ROOT
 
 from mtbert.aggregators import AGGREGATOR_NAMES
-from mtbert.config import Config, HeadConfig, ModelConfig, PretrainConfig, config_from_dict, load_config
+from mtbert.config import Config, HeadConfig, config_from_dict, load_config
 from mtbert.errors import ConfigError, DataError
+from mtbert.recipe import all_recipes
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 
@@ -29,8 +30,9 @@ def params(**changes) -> dict:
 
 
 def error_of(data: dict) -> str:
+    """The error of loading ``data`` and building every recipe it asks for (what the validate stage does)."""
     with pytest.raises(ConfigError) as info:
-        config_from_dict(data)
+        all_recipes(config_from_dict(data))
     message = str(info.value)
     assert "\n" not in message
     assert isinstance(info.value, DataError)  # the CLI prints it as one line, without a traceback
@@ -50,23 +52,33 @@ def test_repository_params_load():
         cfg.train.lr = 1.0  # type: ignore[misc]
 
 
-def test_load_config_reads_the_repository_file():
-    assert load_config(ROOT / "params.yaml") == config_from_dict(copy.deepcopy(PARAMS))
+def test_load_config_reads_the_file_it_is_given(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params(train__lr=3.5e-4, predict__batch_size=7)), encoding="utf-8")
+    cfg = load_config(path)
+    assert (cfg.train.lr, cfg.predict.batch_size) == (3.5e-4, 7)
+    assert load_config(ROOT / "params.yaml").tasks == tuple(PARAMS["tasks"])
 
 
-def test_missing_sections_take_the_defaults():
-    cfg = config_from_dict({"tasks": ["sst"], "ensemble": {"members": ["multitask"]}})
-    assert cfg.model == ModelConfig()
-    assert cfg.train == PretrainConfig()
+@pytest.mark.parametrize("section", ["data", "model", "train", "finetune", "predict", "ensemble"])
+def test_every_key_of_a_section_is_required_and_a_missing_one_is_named(section):
+    # params.yaml is the one place defaults live: the code has none to fall back on silently.
+    for key in PARAMS[section]:
+        data = params()
+        del data[section][key]
+        assert error_of(data).startswith(f"missing key {section}.{key}"), key
+    data = params()
+    del data[section]
+    assert error_of(data).startswith(f"missing key {section}")
 
 
 def test_floats_written_without_a_dot_are_accepted(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(
-        "tasks: [sst]\ntrain:\n  lr: 1e-4\n  head_lr: 2E-3\nfinetune:\n  lr: 5.0e-5\n"
-        "ensemble:\n  members: [multitask]\n",
-        encoding="utf-8",
+    text = yaml.safe_dump(params(train__lr=0.5, train__head_lr=0.25, finetune__lr=0.125))
+    text = (
+        text.replace("lr: 0.5", "lr: 1e-4").replace("head_lr: 0.25", "head_lr: 2E-3").replace("lr: 0.125", "lr: 5.0e-5")
     )
+    path.write_text(text, encoding="utf-8")
     assert yaml.safe_load(path.read_text())["train"]["lr"] == "1e-4"  # what PyYAML makes of it
     cfg = load_config(path)
     assert cfg.train.lr == pytest.approx(1e-4) and isinstance(cfg.train.lr, float)
@@ -131,7 +143,7 @@ def test_ensemble_member_not_produced_by_the_finetune_seeds():
     message = error_of(params(finetune__seeds=[1, 2], ensemble__members=["multitask", "finetune-3"]))
     assert message.startswith("ensemble.members: ")
     assert "'finetune-3'" in message
-    assert "finetune-1, finetune-2, multitask" in message
+    assert "allowed: multitask, finetune-1, finetune-2" in message
 
 
 @pytest.mark.parametrize(
@@ -223,30 +235,32 @@ def with_train(**changes) -> dict:
     return data
 
 
-def test_repository_params_spell_out_the_seed_setup():
-    cfg = config_from_dict(params())
-    assert cfg.train.sampling == "oversample"
-    assert cfg.model.heads["sts"] == HeadConfig(encoding="bi-cosine", loss="mse")
-    assert cfg.model.pals == 0
-    assert cfg.train.loss_weights == {"sst": 1.0, "para": 1.0, "sts": 1.0}
+def test_heads_and_per_task_options_are_read_as_written():
+    heads = {"sts": {"encoding": "bi-cosine", "loss": "mse"}}
+    cfg = config_from_dict(params(model__heads=heads, train__loss_weights={"sst": 0.25}))
+    assert cfg.model.heads == {"sts": HeadConfig(encoding="bi-cosine", loss="mse")}
+    assert cfg.train.loss_weights == {"sst": 0.25}
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"sampling": "shuffled"}, "train.sampling: got 'shuffled', expected one of oversample, undersample"),
-        ({"multipliers": {"sst": 0}}, "train.multipliers.sst: expected an integer >= 1, got 0"),
-        ({"multipliers": {"sst": 3}}, "train.multipliers: with train.sampling 'oversample' they only set the epoch"),
+        (
+            {"sampling": "shuffled"},
+            "train.sampling: unknown sampling mode 'shuffled'; allowed: oversample, undersample",
+        ),
+        ({"multipliers": {"sst": 0}}, "train.multipliers: must be an integer >= 1, got 0 for task 'sst'"),
+        ({"multipliers": {"sst": 3}}, "train.multipliers: with sampling 'oversample' they only set the epoch"),
         ({"multipliers": {"mnli": 2}}, "train.multipliers: unknown task 'mnli'"),
         ({"loss_weights": {"sst": -0.5}}, "train.loss_weights.sst: expected a finite number >= 0, got -0.5"),
         ({"loss_weights": {"sst": "high"}}, "train.loss_weights.sst: got 'high', expected float"),
         ({"loss_weights": {"sst": 0, "para": 0, "sts": 0}}, "every training task has weight 0"),
-        ({"anneal_to": 1.5}, "train.anneal_to: must be in [0, 1]"),
+        ({"anneal_to": 1.5}, "train.anneal_to: must lie in [0, 1], got 1.5"),
         ({"schedule": "cosine"}, "train.schedule: got 'cosine', expected one of 'linear', 'multistep'"),
         ({"milestones": [2]}, "train.milestones: expected increasing epochs in [1, 1], got [2]"),
         ({"epochs": 4, "milestones": [3, 1]}, "train.milestones: expected increasing epochs"),
         ({"gamma": 0}, "train.gamma: must be in (0, 1]"),
-        ({"heads_only_first": 2, "heads_only_last": 1}, "must be >= 0 and sum to at most train.epochs (2)"),
+        ({"heads_only_first": 2, "heads_only_last": 1}, "train.heads_only_first: with heads_only_last, must be >= 0"),
         ({"pal_lr": float("nan")}, "train.pal_lr: must be a finite number > 0"),
     ],
 )
@@ -258,10 +272,10 @@ def test_bad_training_options(changes, message):
 def test_surgery_with_one_task_per_step_is_rejected(sampling):
     message = error_of(with_train(grad="pcgrad", sampling=sampling))
     assert message.startswith("train.grad: 'pcgrad' combines the gradients of several tasks in one step")
-    assert f"train.sampling {sampling!r} puts a single task in each step" in message
+    assert f"sampling {sampling!r} puts a single task in each step" in message
     for grad in ("sum", "weighted"):  # a plain or weighted sum of one gradient is fine
         options = {"weights": [1, 1, 1]} if grad == "weighted" else {}
-        assert config_from_dict(with_train(grad=grad, grad_options=options, sampling=sampling)).train.grad == grad
+        assert all_recipes(config_from_dict(with_train(grad=grad, grad_options=options, sampling=sampling)))
 
 
 @pytest.mark.parametrize(
@@ -291,7 +305,11 @@ def test_good_head_options():
     assert cfg.model.heads["para"] == HeadConfig(encoding="bi-concat", mlp=(64,), dropout=0.2)
 
 
-@pytest.mark.parametrize(("pals", "heads"), [(-1, 12), (100, 12), (12, 0)])
+@pytest.mark.parametrize(("pals", "heads"), [(-1, 12), (100, 12)])
 def test_bad_pal_sizes(pals, heads):
     message = error_of(params(model__pals=pals, model__pal_heads=heads))
-    assert message.startswith("model.pals: expected 0 (no PALs) or a size >= 1 divisible by model.pal_heads")
+    assert message.startswith("model.pals: expected 0 (no PALs) or a size >= 1 divisible by pal_heads (12)")
+
+
+def test_pal_heads_must_be_positive():
+    assert error_of(params(model__pals=12, model__pal_heads=0)).startswith("model.pal_heads: must be >= 1")

@@ -8,7 +8,10 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from mtbert.model import MultiTaskModel, load_model, pool, resolve_model_name
+from mtbert.config import ModelConfig
+from mtbert.data.encoded import Batch
+from mtbert.model import MultiTaskModel, for_finetuning, load_model, pool
+from mtbert.pretrained import resolve_model_name
 from mtbert.tasks import TASKS
 
 
@@ -177,3 +180,46 @@ def test_frozen_encoder_passes_no_gradient_to_encoder_or_pals(pal_model):
     assert all(p.grad is None for p in pal_model.encoder.parameters())
     assert all(p.grad is None for p in pal_model.pal_parameters())
     assert all(p.grad is not None for p in pal_model.heads["para"].parameters())
+
+
+# --- what the model owns: optimizer groups, task losses, the fine-tuning copy ---------------------------------
+
+
+def test_param_groups_give_each_module_kind_its_rate_and_decay_no_bias_or_layernorm(pal_model):
+    groups = pal_model.param_groups(lr=1e-4, head_lr=2e-3, pal_lr=3e-2, weight_decay=0.5)
+    by_param = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    grouped = [p for g in groups for p in g["params"]]
+    assert len(grouped) == len(by_param) == sum(1 for p in pal_model.parameters() if p.requires_grad)
+    for name, p in pal_model.named_parameters():
+        if not p.requires_grad:
+            continue
+        lr = 2e-3 if name.startswith("heads.") else 3e-2 if name.startswith("pals.") else 1e-4
+        decayed = p.ndim >= 2 and "LayerNorm" not in name and not name.startswith("heads.")
+        assert by_param[id(p)] == (lr, 0.5 if decayed else 0.0), name
+
+
+def test_task_loss_is_the_tasks_loss_on_its_head_output(model):
+    model.eval()  # no dropout: both computations see the same network
+    batch = Batch(inputs(), torch.tensor([0.0, 3.0, 4.0, 1.0]), 4)
+    expected = torch.nn.functional.cross_entropy(model("sst", batch.inputs), batch.labels.long())
+    torch.testing.assert_close(model.task_loss("sst", batch), expected)
+
+
+def test_the_finetuning_copy_takes_encoder_and_pal_and_a_seeded_fresh_head(pal_model, tiny_model_dir):
+    cfg = ModelConfig(str(tiny_model_dir), "mean", 32, 0.1, False, {}, pals=8, pal_heads=2)
+    with torch.no_grad():
+        for p in pal_model.parameters():
+            p.add_(0.01)  # the "pretrained" model differs from a fresh one everywhere
+    spec = pal_model.specs["sst"]
+    a, b = (for_finetuning(pal_model, cfg, spec, seed=5) for _ in range(2))
+    other = for_finetuning(pal_model, cfg, spec, seed=6)
+    for key, value in pal_model.encoder.state_dict().items():
+        assert torch.equal(a.encoder.state_dict()[key], value), key
+    for key, value in a.pals.state_dict().items():
+        if key.startswith(("encode.sst", "decode.sst", "attention.sst")):
+            assert torch.equal(value, pal_model.pals.state_dict()[key]), key
+    assert list(a.heads) == ["sst"]
+    assert torch.equal(a.heads["sst"].linear.weight, b.heads["sst"].linear.weight)  # seeded
+    assert not torch.equal(a.heads["sst"].linear.weight, other.heads["sst"].linear.weight)
+    assert not torch.equal(a.heads["sst"].linear.weight, pal_model.heads["sst"].linear.weight)  # re-initialised
+    assert torch.all(a.heads["sst"].linear.bias == 0)

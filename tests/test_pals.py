@@ -130,8 +130,10 @@ def test_attaching_twice_applies_the_pal_once(encoder):
 
 
 def test_bad_shapes_raise(encoder):
-    with pytest.raises(ValueError, match=r"size \(10\).*heads \(4\)"):
+    with pytest.raises(ValueError, match=r"pals: .*divisible by pal_heads \(4\), got 10"):
         ProjectedAttentionLayers(TASKS, hidden=32, n_layers=2, size=10, heads=4)
+    with pytest.raises(ValueError, match="pals: a PAL needs a size >= 1"):
+        ProjectedAttentionLayers(TASKS, hidden=32, n_layers=2, size=0, heads=4)
     with pytest.raises(ValueError, match="3 layers but the encoder has 2"):
         ProjectedAttentionLayers(TASKS, hidden=32, n_layers=3, size=8, heads=2).attach(encoder)
     with pytest.raises(ValueError, match="hidden size 16 but the encoder has 32"):

@@ -1,7 +1,9 @@
 """Build frozen dataclasses from plain YAML data, checking every key and value against the type hints.
 
-An unknown key, a wrong type or an invalid choice raises :class:`~mtbert.errors.ConfigError` with one line that
-names the dotted key and what is allowed.
+An unknown or missing key, a wrong type or an invalid choice raises :class:`~mtbert.errors.ConfigError` with one
+line that names the dotted key and what is allowed. A dataclass checks its own values in ``__post_init__`` and
+raises ``ValueError("<field>: <problem>")``; :func:`build` prefixes the section, so the user reads
+``train.lr: must be a finite number > 0, got nan``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from mtbert.errors import ConfigError
@@ -63,13 +67,28 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    where = f"{prefix}." if prefix else ""
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        where = f"{prefix}." if prefix else ""
         raise ConfigError(f"unknown key {where}{unknown[0]}; allowed keys: {', '.join(sorted(fields))}")
-    values = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    required = [
+        n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise ConfigError(f"missing key {where}{missing[0]} (params.yaml spells out every key)")
+    values = {k: _coerce(v, hints[k], f"{where}{k}") for k, v in data.items()}
     try:
         return cls(**values)
-    except TypeError as err:  # a required key is missing
-        raise ConfigError(f"{prefix or 'params'}: {err}") from None
+    except ValueError as err:  # the dataclass's own rules: "<field>: <problem>"
+        raise ConfigError(f"{where}{err}") from None
+
+
+@contextmanager
+def prefixed(prefix: str) -> Iterator[None]:
+    """Re-raise a ``ValueError`` from an owner's check with ``prefix`` (a params key) in front of its message."""
+    try:
+        yield
+    except ValueError as err:
+        raise ValueError(f"{prefix}{err}") from None

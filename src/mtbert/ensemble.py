@@ -1,12 +1,7 @@
-"""Combining members' prediction files: a pure function over ``id,prediction`` tables.
+"""Members' prediction files for the ensemble: reading and validating ``id,prediction`` tables, and aligning them.
 
-Rules (each task's :class:`~mtbert.tasks.TaskSpec` names one):
-
-- ``rounded_mean`` (SST classes): mean of the members' class indices, rounded half up to the nearest class
-  (2.5 -> 3), so it never depends on floating-point banker's rounding.
-- ``majority_vote`` (paraphrase 0/1): the label most members voted for; a tie goes to the vote of the first
-  member listed in ``ensemble.members``.
-- ``mean`` (STS scores): the arithmetic mean.
+How the aligned predictions are combined is each task's rule (:mod:`mtbert.combine`, named by its
+:class:`~mtbert.tasks.TaskSpec`).
 """
 
 from __future__ import annotations
@@ -18,22 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from mtbert.errors import DataError
-
-
-def rounded_mean(values: np.ndarray) -> np.ndarray:
-    """[M, N] class indices -> [N] rounded half up."""
-    return np.floor(values.mean(axis=0) + 0.5)
-
-
-def majority_vote(values: np.ndarray) -> np.ndarray:
-    """[M, N] 0/1 votes -> [N]; ties go to the first member's vote."""
-    ones = values.sum(axis=0)
-    zeros = values.shape[0] - ones
-    return np.where(ones > zeros, 1.0, np.where(zeros > ones, 0.0, values[0]))
-
-
-def mean(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=0)
 
 
 def read_predictions(path: Path, integer: bool) -> tuple[list[str], np.ndarray]:

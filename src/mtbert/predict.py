@@ -10,7 +10,8 @@ import torch
 
 from mtbert.data.encoded import EncodedSplit, SpecialTokens, collate
 from mtbert.model import MultiTaskModel, autocast_dtype
-from mtbert.tasks import TaskSpec
+from mtbert.prepare import TrainingData
+from mtbert.tasks import TaskSpec, overall_score
 
 
 @torch.no_grad()
@@ -42,17 +43,15 @@ def predict_split(
 
 
 def evaluate(
-    model: MultiTaskModel,
-    spec: TaskSpec,
-    split: EncodedSplit,
-    special: SpecialTokens,
-    max_length: int,
-    device: torch.device,
-    batch_size: int = 128,
-) -> float:
-    """The task's metric on a labelled split."""
-    pred = predict_split(model, spec, split, special, max_length, device, batch_size)
-    return spec.metric(pred, split.labels)
+    model: MultiTaskModel, data: TrainingData, device: torch.device, batch_size: int, precision: str
+) -> dict[str, float]:
+    """Each task's dev metric (``<task>_<metric>``) and their ``overall`` score."""
+    metrics = {}
+    for name, d in data.tasks.items():
+        pred = predict_split(model, d.spec, d.dev, data.special, data.max_length, device, batch_size, precision)
+        metrics[f"{name}_{d.spec.metric_name}"] = d.spec.metric(pred, d.dev.labels)
+    metrics["overall"] = overall_score(metrics, [d.spec for d in data.tasks.values()])
+    return metrics
 
 
 def format_prediction(value: float, spec: TaskSpec) -> str:

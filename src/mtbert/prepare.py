@@ -1,13 +1,23 @@
-"""The ``prepare`` step: read and validate every raw file, tokenize once, write token-id caches."""
+"""Prepared data: the ``prepare`` step (read and validate every raw file, tokenize once, write token-id caches),
+and reading the caches back for training and prediction.
+
+This module joins the task definitions (:mod:`mtbert.tasks`) with the data layer (:mod:`mtbert.data`), which knows
+nothing of tasks.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from mtbert.data.encoded import (
+    Batch,
     EncodedSplit,
     SpecialTokens,
+    collate,
     encode_table,
     load_special_tokens,
     load_split,
@@ -63,3 +73,41 @@ def load_prepared(prepared_dir: Path, task: str, split: str) -> EncodedSplit:
 
 def load_special(prepared_dir: Path) -> SpecialTokens:
     return load_special_tokens(prepared_dir / SPECIAL_FILE)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One task's spec with its prepared training and dev splits."""
+
+    spec: TaskSpec
+    train: EncodedSplit
+    dev: EncodedSplit
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The prepared data of the tasks a run trains on, and how their batches are built."""
+
+    tasks: dict[str, TaskData]
+    special: SpecialTokens
+    max_length: int
+
+    def batch(self, task: str, rows: np.ndarray) -> Batch:
+        """Training rows ``rows`` of ``task``, encoded as its head needs, padded and truncated."""
+        data = self.tasks[task]
+        return collate(data.train, rows, data.spec.encoding, self.special, self.max_length)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(d.train) for name, d in self.tasks.items()}
+
+    def lengths(self) -> dict[str, np.ndarray]:
+        return {name: d.train.lengths() for name, d in self.tasks.items()}
+
+
+def load_training_data(prepared_dir: Path, specs: list[TaskSpec], max_length: int) -> TrainingData:
+    """The train and dev caches of ``specs`` from ``prepared_dir``."""
+    tasks = {
+        s.name: TaskData(s, load_prepared(prepared_dir, s.name, "train"), load_prepared(prepared_dir, s.name, "dev"))
+        for s in specs
+    }
+    return TrainingData(tasks, load_special(prepared_dir), max_length)

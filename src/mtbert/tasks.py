@@ -19,9 +19,9 @@ from sklearn.metrics import accuracy_score
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mtbert.combine import majority_vote, mean, rounded_mean
 from mtbert.data.reader import LabelRule
-from mtbert.ensemble import majority_vote, mean, rounded_mean
-from mtbert.heads import build_head
+from mtbert.heads import build_head, check_dropout
 
 Encoding = Literal["single", "cross", "bi-cosine", "bi-concat"]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -117,8 +117,8 @@ class TaskSpec:
             raise ValueError("mlp: a bi-cosine head has no layers; use encoding 'bi-concat' or 'cross' for an MLP")
         if any(width < 1 for width in mlp):
             raise ValueError(f"mlp: hidden sizes must be >= 1, got {list(mlp)}")
-        if dropout is not None and not 0 <= dropout < 1:
-            raise ValueError(f"dropout: must be in [0, 1), got {dropout}")
+        if dropout is not None:
+            check_dropout(dropout)
         return dataclasses.replace(self, encoding=encoding, loss_name=loss, mlp=tuple(mlp), head_dropout=dropout)
 
     def options(self) -> dict:

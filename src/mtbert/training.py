@@ -1,33 +1,33 @@
-"""The one training loop, used by both stages.
+"""The one training loop, used by both stages; what differs between them is the :class:`~mtbert.recipe.Recipe`.
 
-Stage 1 (``pretrain``) is "all tasks + an aggregator"; stage 2 (``finetune``) is "one task + sum". A step:
+A step (:meth:`Trainer.step`):
 
-1. per-task gradients: each task's loss is computed on its own batch, so each backward touches only its own
-   graph (no ``retain_graph``); shared-parameter gradients become row i of a [T, P] Jacobian, head
-   parameters keep their own task's gradient;
+1. per-task gradients: each task's loss on its own batch, backpropagated into its row of a [T, P] Jacobian over
+   the shared parameters (:class:`~mtbert.jacobian.JacobianStep`); each head keeps its own task's gradient;
 2. aggregation: ``direction = aggregator(J, counts)``;
-3. the direction is written into the shared parameters' ``.grad`` and the optimizer steps.
+3. the direction becomes the shared parameters' ``.grad``; clip, step, schedule.
+
+After each epoch the dev metrics decide the best epoch, whose weights are saved once, when they improve; training
+resumes from the last checkpoint of the same run.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import Tensor
 
-from mtbert.aggregators import Aggregator
 from mtbert.checkpoint import Checkpointer
-from mtbert.config import LoopConfig
-from mtbert.data.encoded import EncodedSplit, SpecialTokens, collate
 from mtbert.errors import TrainingError
-from mtbert.model import MultiTaskModel, autocast_dtype
+from mtbert.jacobian import JacobianStep
+from mtbert.model import MultiTaskModel, autocast_dtype, pick_device
 from mtbert.observe import GradientStats
 from mtbert.predict import evaluate
-from mtbert.sampling import Sampler, make_sampler
-from mtbert.tasks import TaskSpec, overall_score
+from mtbert.prepare import TrainingData
+from mtbert.recipe import Recipe
+from mtbert.sampling import Step
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50  # steps between progress lines
@@ -35,146 +35,87 @@ LOG_EVERY = 50  # steps between progress lines
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
-@dataclass(frozen=True)
-class TaskData:
-    spec: TaskSpec
-    train: EncodedSplit
-    dev: EncodedSplit
+@dataclass
+class TrainState:
+    """Where a run stands: saved in every checkpoint, so a killed run resumes at the next step."""
+
+    epoch: int = 0  # the epoch in progress
+    step: int = 0  # steps of that epoch already done
+    history: list[dict[str, float]] = field(default_factory=list)  # metrics of each finished epoch
+    running: dict[str, list[float]] = field(default_factory=dict)  # this epoch's [sum, steps] of each loss
+    best_epoch: int = -1
+
+    def add_losses(self, losses: dict[str, float]) -> None:
+        for key, value in losses.items():
+            total, n = self.running.get(key, (0.0, 0))
+            self.running[key] = [total + value, n + 1]
+
+    def mean_losses(self) -> dict[str, float]:
+        return {key: total / n for key, (total, n) in self.running.items()}
+
+    def improves(self, metrics: dict[str, float]) -> bool:
+        return self.best_epoch < 0 or metrics["overall"] > self.history[self.best_epoch]["overall"]
 
 
 @dataclass
 class TrainResult:
     best_epoch: int
     best_metrics: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]]
 
 
-def make_optimizer(model: MultiTaskModel, loop: LoopConfig) -> torch.optim.Optimizer:
-    """AdamW with one learning rate per module kind: encoder ``lr``, heads ``head_lr``, PALs ``pal_lr``."""
-    decay, no_decay = [], []
-    for name, p in model.shared_parameters():
-        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    groups = [
-        {"params": decay, "lr": loop.lr, "weight_decay": loop.weight_decay},
-        {"params": no_decay, "lr": loop.lr, "weight_decay": 0.0},
-        {"params": model.head_parameters(), "lr": loop.head_lr, "weight_decay": 0.0},
-        {"params": model.pal_parameters(), "lr": loop.pal_lr, "weight_decay": loop.weight_decay},
-    ]
-    # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
-    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
-    return torch.optim.AdamW([g for g in groups if g["params"]], fused=fused)
-
-
-def make_schedule(
-    optimizer: torch.optim.Optimizer,
-    total: int,
-    warmup_ratio: float,
-    kind: str = "linear",
-    milestones: tuple[int, ...] = (),
-    gamma: float = 0.1,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup over ``warmup_ratio`` of the steps, then ``linear`` decay to 0 (BERT's schedule) or
-    ``multistep``: the rates times ``gamma`` after each milestone step (as ``torch.optim.lr_scheduler.MultiStepLR``)."""
+def lr_factor(
+    step: int, total: int, warmup_ratio: float, kind: str, milestones: tuple[int, ...], gamma: float
+) -> float:
+    """The learning-rate multiplier at ``step`` of ``total``: linear warmup over ``warmup_ratio`` of the steps,
+    then ``linear`` decay to 0 (BERT's schedule) or ``multistep``: ``gamma`` per milestone step passed."""
     warmup = int(total * warmup_ratio)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if kind == "multistep":
-            return gamma ** sum(step >= m for m in milestones)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if step < warmup:
+        return (step + 1) / warmup
+    if kind == "multistep":
+        return gamma ** sum(step >= m for m in milestones)
+    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 class Trainer:
-    """Trains ``model`` on ``data`` with ``aggregator``; resumable from ``checkpoint_dir``."""
+    """Trains ``model`` on ``data`` as ``recipe`` says; resumable from a :class:`Checkpointer`."""
 
-    def __init__(
-        self,
-        model: MultiTaskModel,
-        data: list[TaskData],
-        aggregator: Aggregator,
-        loop: LoopConfig,
-        special: SpecialTokens,
-        max_length: int,
-        device: torch.device,
-        sampler: Sampler | None = None,
-        loss_weights: dict[str, float] | None = None,
-    ) -> None:
-        self.model = model.to(device)
-        self.data = {d.spec.name: d for d in data}
-        self.aggregator = aggregator.to(device)
-        self.loop = loop
-        self.special = special
-        self.max_length = max_length
-        self.device = device
-        self.amp = autocast_dtype(loop.precision, device)
-        self.shared = [p for _, p in model.shared_parameters()]
-        self.sizes = [p.numel() for p in self.shared]
-        self.aggregator.bind([(n, p.numel()) for n, p in model.shared_parameters()], len(data))
-        # Default: every step one batch of every task (what gradient surgery needs).
-        self.sampler = sampler or make_sampler(
-            "oversample",
-            {name: len(d.train) for name, d in self.data.items()},
-            dict.fromkeys(self.data, loop.batch_size),
-            loop.steps_per_epoch,
-            loop.seed,
-            lengths={name: d.train.lengths() for name, d in self.data.items()} if loop.group_by_length else None,
+    def __init__(self, model: MultiTaskModel, recipe: Recipe, data: TrainingData) -> None:
+        loop = recipe.loop
+        self.recipe, self.loop, self.data = recipe, loop, data
+        self.device = pick_device(loop.device)
+        self.model = model.to(self.device)
+        self.amp = autocast_dtype(loop.precision, self.device)
+        self.sampler = recipe.make_sampler(data.sizes(), data.lengths())
+        self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device)
+        self.aggregator = recipe.make_aggregator().to(self.device)
+        self.aggregator.bind(self.jacobian.layout, len(recipe.tasks))
+        groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay)
+        # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
+        self.optimizer = torch.optim.AdamW(groups, fused=self.device.type in ("cpu", "cuda"))
+        total, milestones = self.sampler.steps * loop.epochs, tuple(m * self.sampler.steps for m in loop.milestones)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, total, loop.warmup_ratio, loop.schedule, milestones, loop.gamma)
         )
-        self.loss_weights = loss_weights or {}
-        self.index = {name: i for i, name in enumerate(self.data)}  # task -> its row of the Jacobian
-        self.total_steps = self.sampler.steps * loop.epochs
-        self.optimizer = make_optimizer(model, loop)
-        milestones = tuple(m * self.sampler.steps for m in loop.milestones)
-        self.schedule = make_schedule(
-            self.optimizer, self.total_steps, loop.warmup_ratio, loop.schedule, milestones, loop.gamma
-        )
-        self.jacobian = torch.zeros(len(data), sum(self.sizes), device=device)
-        self.rows = [self._views(row) for row in self.jacobian]
-        self.stats = GradientStats(list(self.data))
+        self.stats = GradientStats(list(recipe.tasks))
 
-    def _task_gradients(self, plan, global_step: int) -> tuple[Tensor, dict[str, float]]:
-        """Row i of ``self.jacobian`` <- task i's gradient of the shared parameters.
-
-        Before task i's backward, each shared parameter's ``.grad`` is set to a view of row i, so autograd
-        accumulates straight into the Jacobian: no per-step allocation of gradient buffers and no copy. A task
-        absent from the step (one-task-per-step sampling) keeps a zero row and a zero count. Row i is the gradient
-        of ``loss_weights[task] * loss``; the logged loss is unweighted.
-        """
-        self.jacobian.zero_()
+    def step(self, step: Step, global_step: int) -> dict[str, float]:
+        """One optimisation step on the batches of ``step``; returns each task's (unweighted) loss."""
+        self.model.train()
+        self.jacobian.zero()
         losses = {}
-        counts = torch.zeros(len(self.data), dtype=torch.float32)
-        for task, rows in plan:
-            i = self.index[task]
-            for p, view in zip(self.shared, self.rows[i], strict=True):
-                p.grad = view
-            spec = self.data[task].spec
-            batch = collate(self.data[task].train, rows, spec.encoding, self.special, self.max_length)
-            batch = batch.to(self.device)
+        for task, rows in step:
+            batch = self.data.batch(task, rows).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                out = self.model(task, batch.inputs)
-            loss = spec.loss(out.float(), batch.labels)
+                loss = self.model.task_loss(task, batch)
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
-            # Each task's graph is its own (own batch), so no retain_graph; its head gets only its own gradient.
-            # (No graph at all: a parameter-free head, e.g. bi-cosine, on a frozen encoder has nothing to train.)
-            if loss.requires_grad:
-                (self.loss_weights.get(task, 1.0) * loss).backward()
+            self.jacobian.backward(task, self.recipe.loss_weight(task) * loss, len(rows))
             losses[f"loss_{task}"] = loss.item()
-            counts[i] = len(rows)
-        return counts.to(self.device), losses
-
-    def step(self, plan, global_step: int) -> dict[str, float]:
-        self.model.train()
-        counts, losses = self._task_gradients(plan, global_step)
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
-            for p in self.shared:
-                p.grad = None  # AdamW skips parameters without a gradient (no weight decay either)
+            self.jacobian.write(None)
         else:
-            direction = self.aggregator(self.jacobian, counts)
-            for p, view in zip(self.shared, self._views(direction), strict=True):
-                p.grad = view
+            self.jacobian.write(self.aggregator(self.jacobian.matrix, self.jacobian.counts))
             self.stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)
@@ -187,22 +128,62 @@ class Trainer:
         """Whether ``epoch`` trains only the heads (the freeze schedule ``heads_only_first`` / ``heads_only_last``)."""
         return epoch < self.loop.heads_only_first or epoch >= self.loop.epochs - self.loop.heads_only_last
 
-    def evaluate(self, batch_size: int = 128) -> dict[str, float]:
-        metrics = {}
-        for name, d in self.data.items():
-            metrics[f"{name}_{d.spec.metric_name}"] = evaluate(
-                self.model, d.spec, d.dev, self.special, self.max_length, self.device, batch_size
-            )
-        metrics["overall"] = overall_score(metrics, [d.spec for d in self.data.values()])
-        return metrics
+    def evaluate(self) -> dict[str, float]:
+        """Dev metrics of the recipe's tasks, at the stage's prediction batch size and precision."""
+        return evaluate(self.model, self.data, self.device, self.recipe.eval_batch_size, self.loop.precision)
 
-    def _views(self, flat: Tensor) -> list[Tensor]:
-        """Views of a flat [P] tensor shaped like each shared parameter."""
-        return [v.view_as(p) for v, p in zip(flat.split(self.sizes), self.shared, strict=True)]
+    def fit(self, checkpoints: Checkpointer | None = None, on_epoch: EpochHook | None = None) -> TrainResult:
+        """Train every epoch, resuming from ``checkpoints`` if it holds this run (default: in memory, no resume);
+        end with the best epoch's weights ("best": the dev overall score, the mean of normalised task metrics)."""
+        checkpoints = checkpoints or Checkpointer(None, "in-memory")
+        torch.manual_seed(self.recipe.seed)
+        state = self._resume(checkpoints, on_epoch)
+        for epoch in range(state.epoch, self.loop.epochs):
+            plan = self.sampler.epoch(epoch)
+            self.model.encoder_frozen = self.heads_only(epoch)
+            for step in range(state.step, len(plan)):
+                state.add_losses(self.step(plan[step], epoch * len(plan) + step))
+                state.step = step + 1
+                if state.step % LOG_EVERY == 0:
+                    means = " ".join(f"{k}={v:.4f}" for k, v in state.mean_losses().items())
+                    log.info("epoch %d step %d/%d %s", epoch, state.step, len(plan), means)
+                every = self.loop.checkpoint_every
+                if every and state.step % every == 0 and state.step < len(plan):
+                    checkpoints.save(self._payload(state))
+            metrics = {**self.evaluate(), **state.mean_losses(), **self.stats.summary()}
+            self.stats.reset()
+            if state.improves(metrics):
+                state.best_epoch = epoch
+                checkpoints.save_best(self.model.state_dict())
+            state.history.append(metrics)
+            state.epoch, state.step, state.running = epoch + 1, 0, {}
+            checkpoints.save(self._payload(state))
+            if on_epoch:
+                on_epoch(epoch, metrics)
+        self.model.encoder_frozen = False
+        self.model.load_state_dict(checkpoints.load_best())
+        return TrainResult(state.best_epoch, state.history[state.best_epoch], state.history)
 
-    def _payload(self, progress: dict) -> dict:
+    def _resume(self, checkpoints: Checkpointer, on_epoch: EpochHook | None) -> TrainState:
+        payload = checkpoints.load()
+        if payload is None:
+            return TrainState()
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["schedule"])
+        self.aggregator.load_state_dict(payload["aggregator"])
+        self.stats.load_state_dict(payload["stats"])
+        torch.set_rng_state(payload["rng"])
+        state = TrainState(**payload["state"])
+        log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
+        for epoch, metrics in enumerate(state.history):
+            if on_epoch:  # replay, so the logger's files match an uninterrupted run
+                on_epoch(epoch, metrics)
+        return state
+
+    def _payload(self, state: TrainState) -> dict:
         return {
-            "progress": progress,
+            "state": asdict(state),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -210,69 +191,3 @@ class Trainer:
             "stats": self.stats.state_dict(),
             "rng": torch.get_rng_state(),
         }
-
-    def _restore(self, payload: dict) -> dict:
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.schedule.load_state_dict(payload["schedule"])
-        self.aggregator.load_state_dict(payload["aggregator"])
-        self.stats.load_state_dict(payload["stats"])
-        torch.set_rng_state(payload["rng"])
-        return payload["progress"]
-
-    def fit(self, checkpoints: Checkpointer | None = None, on_epoch: EpochHook | None = None) -> TrainResult:
-        """Train all epochs, resuming from ``checkpoints`` if it holds this run; keep the best epoch's weights.
-
-        "Best" is the dev overall score (the mean of normalised task metrics) after each epoch.
-        """
-        torch.manual_seed(self.loop.seed)
-        progress = {
-            "epoch": 0,
-            "step": 0,
-            "history": [],
-            "running": {},
-            "best_epoch": -1,
-            "best_weights": None,
-        }
-        payload = checkpoints.load() if checkpoints else None
-        if payload is not None:
-            progress = self._restore(payload)
-            log.info(
-                "resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, progress["epoch"], progress["step"]
-            )
-            for epoch, metrics in enumerate(progress["history"]):
-                if on_epoch:  # replay, so the logger's files match an uninterrupted run
-                    on_epoch(epoch, metrics)
-        for epoch in range(progress["epoch"], self.loop.epochs):
-            plan = self.sampler.epoch(epoch)
-            self.model.encoder_frozen = self.heads_only(epoch)
-            running = progress["running"]  # per-epoch [sum, steps] of each training loss
-            for step in range(progress["step"], len(plan)):
-                for key, value in self.step(plan[step], epoch * len(plan) + step).items():
-                    total, n = running.get(key, (0.0, 0))
-                    running[key] = (total + value, n + 1)
-                progress["step"] = step + 1
-                if progress["step"] % LOG_EVERY == 0:
-                    means = " ".join(f"{k}={total / n:.4f}" for k, (total, n) in running.items())
-                    log.info("epoch %d step %d/%d %s", epoch, progress["step"], len(plan), means)
-                every = self.loop.checkpoint_every
-                if checkpoints and every and progress["step"] % every == 0 and progress["step"] < len(plan):
-                    checkpoints.save(self._payload(progress))
-            metrics = self.evaluate()
-            metrics.update({k: total / n for k, (total, n) in running.items()})
-            metrics.update(self.stats.summary())
-            self.stats.reset()
-            progress["history"].append(metrics)
-            best = progress["history"][progress["best_epoch"]]["overall"] if progress["best_epoch"] >= 0 else None
-            if best is None or metrics["overall"] > best:
-                progress["best_epoch"] = epoch
-                progress["best_weights"] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            progress.update(epoch=epoch + 1, step=0, running={})
-            if checkpoints:
-                checkpoints.save(self._payload(progress))
-            if on_epoch:
-                on_epoch(epoch, metrics)
-        self.model.encoder_frozen = False
-        self.model.load_state_dict(progress["best_weights"])
-        history = progress["history"]
-        return TrainResult(progress["best_epoch"], history[progress["best_epoch"]], history)

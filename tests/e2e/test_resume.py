@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from test_pipeline import _run, make_project, tiny_params
+from dvc_project import make_project, run, tiny_params
 
 
 def _params(raw, model):
@@ -20,10 +20,10 @@ def _params(raw, model):
 
 def test_sigkill_then_repro_resumes_with_identical_metrics(tmp_path, tiny_raw_dir, tiny_model_dir):
     reference = make_project(tmp_path / "ref", _params(tiny_raw_dir, tiny_model_dir))
-    _run([sys.executable, "-m", "dvc", "repro", "pretrain"], reference)
+    run([sys.executable, "-m", "dvc", "repro", "pretrain"], reference)
 
     project = make_project(tmp_path / "killed", _params(tiny_raw_dir, tiny_model_dir))
-    _run([sys.executable, "-m", "dvc", "repro", "prepare"], project)
+    run([sys.executable, "-m", "dvc", "repro", "prepare"], project)
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     proc = subprocess.Popen(
         [sys.executable, "stages/pretrain.py"],
@@ -41,7 +41,7 @@ def test_sigkill_then_repro_resumes_with_identical_metrics(tmp_path, tiny_raw_di
     assert state.exists(), "the stage ended before writing a checkpoint: nothing to resume"
     assert not (project / "metrics/pretrain.json").exists(), "the stage finished before it was killed"
 
-    result = _run([sys.executable, "-m", "dvc", "repro", "pretrain"], project)
+    result = run([sys.executable, "-m", "dvc", "repro", "pretrain"], project)
     assert "resuming from checkpoint" in result.stdout + result.stderr
     assert json.loads((project / "metrics/pretrain.json").read_text()) == json.loads(
         (reference / "metrics/pretrain.json").read_text()

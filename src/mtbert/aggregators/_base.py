@@ -64,6 +64,9 @@ class Aggregator(nn.Module, ABC):
 
     #: Whether ``forward`` requires ``counts``.
     requires_counts: bool = False
+    #: Whether the output is a fixed linear combination of the rows, so a step may hold any subset of the tasks
+    #: (one task per step included); methods that compare task gradients need every task in each step.
+    linear: bool = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -15,6 +15,8 @@ class Sum(GramianWeightedAggregator):
     """Sum of the task gradients, ``Σ_i g_i`` (equal-weight linear scalarisation, i.e. the gradient
     of the summed losses). Scale: sum, not mean. No parameters."""
 
+    linear = True
+
     def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
         return torch.ones(gramian.shape[0], dtype=torch.float64)
 
@@ -38,6 +40,8 @@ class Weighted(GramianWeightedAggregator):
                 f"Found weights={list(weights)!r}."
             )
         self.task_weights = tuple(values)
+
+    linear = True
 
     def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
         n_tasks = gramian.shape[0]

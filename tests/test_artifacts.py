@@ -1,0 +1,39 @@
+"""Tests for mtbert.artifacts: the one module that knows where artifacts live and what members are called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtbert.artifacts import Artifacts, finetune_run, member_names
+
+
+def test_member_names_follow_the_finetuning_seeds():
+    assert member_names((3, 1)) == ("multitask", "finetune-3", "finetune-1")
+
+
+def test_each_members_models_lie_under_one_folder_named_after_it():
+    art = Artifacts(Path("root"))
+    assert art.member_model("multitask", "sst") == Path("root/models/multitask")
+    assert art.member_model("finetune-2", "para") == Path("root/models/finetune-2/para")
+    for member in ("multitask", "finetune-2"):
+        folder = Path("root/models") / member
+        assert folder in art.member_model(member, "sts").parents or art.member_model(member, "sts") == folder
+    assert art.finetune_model("sts", 7) == art.member_model("finetune-7", "sts")
+
+
+@pytest.mark.parametrize("member", ["finetune", "finetune-x", "ensemble", "multi"])
+def test_an_unknown_member_is_named(member):
+    with pytest.raises(ValueError, match=f"unknown member '{member}'"):
+        Artifacts().member_model(member, "sst")
+
+
+def test_predictions_metrics_logs_and_checkpoints():
+    art = Artifacts()
+    assert art.member_predictions("finetune-1", "sst", "dev") == Path("predictions/members/finetune-1/sst-dev.csv")
+    assert art.ensemble_predictions("sts", "test") == Path("predictions/ensemble/sts-test.csv")
+    assert art.finetune_metrics("para", 2) == Path("metrics/finetune-2/para.json")
+    assert art.live(finetune_run("para", 2)) == Path("dvclive/finetune-2/para")
+    assert art.checkpoints(finetune_run("para", 2)) == Path("checkpoints/finetune-2-para")
+    assert art.checkpoints("pretrain") == Path("checkpoints/pretrain")

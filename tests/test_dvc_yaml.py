@@ -1,0 +1,184 @@
+"""dvc.yaml: each stage depends on exactly the code it imports, and every stage waits for ``validate``.
+
+A stage's code is what its script loads: the script is imported (not run) in a fresh interpreter as
+``python stages/<name>.py`` would start it, and every loaded module under ``src/mtbert`` or ``stages`` must be
+covered by a dep of the stage (the file itself, or a folder holding it). Conversely every code dep must be used: a
+file dep must be loaded, and a folder dep must hold loaded modules only (a folder with one module the stage does not
+import would rerun the stage for nothing). Data and model deps are not checked here. ``${...}`` is resolved from
+``params.yaml``, and ``foreach``/``matrix`` are expanded, as DVC does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import posixpath
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT
+
+CODE_DIRS = ("src", "stages")
+VALIDATE_OUT = "data/validated.txt"
+
+# Imports each stage script as `python stages/<name>.py` would run it (sys.path[0] is the script's folder), without
+# running main(), and prints, per script, the absolute file of every module then loaded. One interpreter serves all
+# scripts: before each one it forgets every module of the project (by file, and the `mtbert` package with its
+# namespace packages), so each script imports the project's code afresh, as in a new process; only third-party
+# modules (torch, transformers: seconds to import) stay loaded.
+_PROBE = """
+import json, os, runpy, sys
+code_dirs = [os.path.join(os.getcwd(), d) + os.sep for d in ("src", "stages")]
+def ours(name, module):
+    file = getattr(module, "__file__", None)
+    in_code = isinstance(file, str) and file.startswith(tuple(code_dirs))
+    return in_code or name == "mtbert" or name.startswith("mtbert.")
+loaded = {}
+for script in sys.argv[1:]:
+    for name, module in list(sys.modules.items()):
+        if ours(name, module):
+            del sys.modules[name]
+    path = os.path.abspath(script)
+    sys.path[0] = os.path.dirname(path)
+    sys.argv = [path]
+    runpy.run_path(path, run_name="not_main")
+    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    loaded[script] = sorted(f for f in files if isinstance(f, str) and os.path.isabs(f))
+print(json.dumps(loaded))
+"""
+
+_VAR = re.compile(r"\$\{\s*([^}\s]+)\s*\}")
+
+
+def _lookup(context: dict, dotted: str) -> Any:
+    value: Any = context
+    for part in dotted.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def _resolve(value: Any, context: dict) -> Any:
+    """``value`` with every ``${a.b}`` replaced; a string that is one ``${...}`` becomes the value itself (a list)."""
+    if isinstance(value, str):
+        whole = _VAR.fullmatch(value)
+        if whole:
+            return _lookup(context, whole[1])
+        return _VAR.sub(lambda m: str(_lookup(context, m[1])), value)
+    if isinstance(value, list):
+        return [_resolve(v, context) for v in value]
+    if isinstance(value, dict):
+        return {_resolve(k, context): _resolve(v, context) for k, v in value.items()}
+    return value
+
+
+def expand_stages(dvc_yaml: dict, params: dict) -> dict[str, dict]:
+    """Every stage by its DVC name (``finetune@sst-1``): ``foreach``/``matrix`` expanded, templating resolved."""
+    assert "vars" not in dvc_yaml, "dvc.yaml has vars: resolve them here too"
+    stages: dict[str, dict] = {}
+    for name, definition in dvc_yaml["stages"].items():
+        if "foreach" in definition:
+            items = _resolve(definition["foreach"], params)
+            pairs = items.items() if isinstance(items, dict) else ((str(i), i) for i in items)
+            for key, item in pairs:
+                stages[f"{name}@{key}"] = _resolve(definition["do"], {**params, "key": key, "item": item})
+        elif "matrix" in definition:
+            axes = {axis: _resolve(values, params) for axis, values in definition["matrix"].items()}
+            body = {k: v for k, v in definition.items() if k != "matrix"}
+            for combination in itertools.product(*axes.values()):
+                item = dict(zip(axes, combination, strict=True))
+                key = "-".join(map(str, combination))
+                stages[f"{name}@{key}"] = _resolve(body, {**params, "item": item})
+        else:
+            stages[name] = _resolve(definition, params)
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, dict]:
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return expand_stages(dvc_yaml, params)
+
+
+def _script(cmd: str) -> str:
+    """``stages/x.py`` from ``python stages/x.py args``."""
+    words = shlex.split(cmd)
+    assert len(words) >= 2 and re.fullmatch(r"python3?", words[0]) and words[1].endswith(".py"), (
+        f"cmd {cmd!r}: expected 'python <script>.py [args]'"
+    )
+    return posixpath.normpath(words[1])
+
+
+def _loaded_code(scripts: set[str]) -> dict[str, set[str]]:
+    """Per script, the files under src/ and stages/ (relative to the repo) that importing it loads."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE, *sorted(scripts)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert probe.returncode == 0, f"importing the stage scripts failed:\n{probe.stderr}"
+    loaded = {}
+    for script, files in json.loads(probe.stdout.splitlines()[-1]).items():
+        paths = {Path(f).resolve() for f in files}
+        loaded[script] = {
+            p.relative_to(ROOT).as_posix() for p in paths if any(p.is_relative_to(ROOT / d) for d in CODE_DIRS)
+        }
+    return loaded
+
+
+def _covers(dep: str, path: str) -> bool:
+    return path == dep or path.startswith(dep + "/")
+
+
+def _code_deps(stage: dict) -> list[str]:
+    deps = [posixpath.normpath(d) for d in stage.get("deps", []) if not os.path.isabs(d)]
+    return [d for d in deps if any(_covers(c, d) for c in CODE_DIRS)]
+
+
+def _modules_under(folder: str) -> set[str]:
+    return {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def test_every_stage_depends_on_exactly_the_code_it_imports(stages):
+    scripts = {name: _script(stage["cmd"]) for name, stage in stages.items()}
+    loaded = _loaded_code(set(scripts.values()))
+    problems = []
+    for name, stage in stages.items():
+        used = loaded[scripts[name]] | {scripts[name]}
+        deps = _code_deps(stage)
+        missing = sorted(f for f in used if not any(_covers(d, f) for d in deps))
+        unused = [d for d in deps if not any(_covers(d, f) for f in used)]
+        too_broad = {
+            d: sorted(_modules_under(d) - used) for d in deps if (ROOT / d).is_dir() and _modules_under(d) - used
+        }
+        if missing or unused or too_broad:
+            lines = [f"{name} ({scripts[name]}):"]
+            lines += [f"  missing dep: {f}" for f in missing]
+            lines += [f"  unused dep:  {d} (loads nothing from it)" for d in unused if d not in too_broad]
+            lines += [f"  too broad:   {d} (does not load {', '.join(fs)})" for d, fs in too_broad.items()]
+            problems.append("\n".join(lines))
+    if problems:
+        pytest.fail("dvc.yaml code deps differ from what each stage imports:\n" + "\n".join(problems), pytrace=False)
+
+
+def test_stage_names_match_dvc(stages):
+    """The expansion above is DVC's: same stage names as ``dvc stage list``."""
+    dvc = Path(sys.executable).parent / "dvc"
+    result = subprocess.run(
+        [str(dvc), "stage", "list", "--all", "--name-only"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert sorted(result.stdout.split()) == sorted(stages)
+
+
+def test_validate_runs_first_and_checks_every_key(stages):
+    validate = stages["validate"]
+    assert validate["params"] == [{"params.yaml": None}], "validate must track all of params.yaml (no key list)"
+    assert validate["outs"] == [{VALIDATE_OUT: {"persist": True}}], "validate's mark must survive a failed run"
+    late = [name for name, stage in stages.items() if name != "validate" and VALIDATE_OUT not in stage.get("deps", [])]
+    assert not late, f"these stages do not depend on {VALIDATE_OUT}, so DVC may run them before validate: {late}"

@@ -1,0 +1,72 @@
+"""The Jacobian of a step: each task's gradient in its own row, heads keep their own, the direction written back."""
+
+from __future__ import annotations
+
+import torch
+from conftest import tiny_config
+
+from mtbert.aggregators import make_aggregator
+from mtbert.jacobian import JacobianStep
+from mtbert.model import build_model
+from mtbert.prepare import load_training_data
+from mtbert.recipe import Recipe
+
+
+def setup(prepared, tiny_model_dir):
+    cfg = tiny_config(prepared, tiny_model_dir)
+    specs = cfg.task_specs()
+    model = build_model(cfg.model, specs, seed=0).eval()  # no dropout: every computation sees the same network
+    data = load_training_data(prepared, specs, cfg.model.max_length)
+    step = Recipe.pretrain(cfg).make_sampler(data.sizes()).epoch(0)[0]
+    return model, data, step
+
+
+def expected_gradients(model, data, task, rows) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The task's gradient by plain autograd: flat over the shared parameters, and per head parameter."""
+    shared = [p for _, p in model.shared_parameters()]
+    head = list(model.heads[task].parameters())
+    grads = torch.autograd.grad(model.task_loss(task, data.batch(task, rows)), shared + head, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, shared + head, strict=True)]
+    return torch.cat([g.reshape(-1) for g in grads[: len(shared)]]), grads[len(shared) :]
+
+
+def test_each_row_is_its_tasks_own_gradient_and_each_head_gets_only_its_own(prepared, tiny_model_dir):
+    model, data, step = setup(prepared, tiny_model_dir)
+    expected = {task: expected_gradients(model, data, task, rows) for task, rows in step}
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"))
+    jacobian.zero()
+    for task, rows in step:
+        jacobian.backward(task, model.task_loss(task, data.batch(task, rows)), len(rows))
+    for i, (task, rows) in enumerate(step):
+        torch.testing.assert_close(jacobian.matrix[i], expected[task][0], rtol=1e-4, atol=1e-6)
+        for p, g in zip(model.heads[task].parameters(), expected[task][1], strict=True):
+            torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+        assert jacobian.counts[i] == len(rows)
+
+
+def test_sum_of_the_rows_is_the_gradient_of_the_summed_losses(prepared, tiny_model_dir):
+    model, data, step = setup(prepared, tiny_model_dir)
+    summed = sum(expected_gradients(model, data, task, rows)[0] for task, rows in step)
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"))
+    jacobian.zero()
+    for task, rows in step:
+        jacobian.backward(task, model.task_loss(task, data.batch(task, rows)), len(rows))
+    direction = make_aggregator("sum")(jacobian.matrix, jacobian.counts)
+    torch.testing.assert_close(direction, summed, rtol=1e-4, atol=1e-6)
+    jacobian.write(direction)
+    written = torch.cat([p.grad.reshape(-1) for _, p in model.shared_parameters()])
+    assert torch.equal(written, direction)
+    jacobian.write(None)
+    assert all(p.grad is None for _, p in model.shared_parameters())
+
+
+def test_zero_clears_rows_and_counts_and_the_layout_names_every_shared_parameter(prepared, tiny_model_dir):
+    model, data, step = setup(prepared, tiny_model_dir)
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"))
+    task, rows = step[0]
+    jacobian.backward(task, model.task_loss(task, data.batch(task, rows)), len(rows))
+    assert jacobian.matrix.abs().sum() > 0
+    jacobian.zero()
+    assert jacobian.matrix.abs().sum() == 0 and jacobian.counts.sum() == 0
+    assert [n for n, _ in jacobian.layout] == [n for n, _ in model.shared_parameters()]
+    assert sum(n for _, n in jacobian.layout) == jacobian.matrix.shape[1]
