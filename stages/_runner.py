@@ -15,6 +15,7 @@ from pathlib import Path
 import transformers
 
 from mtbert.artifacts import Artifacts
+from mtbert.checks import check_machine
 from mtbert.config import Config, load_config
 from mtbert.errors import ConfigError, DataError
 
@@ -27,7 +28,9 @@ def run(main: Callable[[Config], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
     try:
-        main(load_config(PARAMS))
+        cfg = load_config(PARAMS)
+        check_machine(cfg)  # the model, devices and precisions the params name exist here
+        main(cfg)
     except DataError as err:
         message = str(err)
         if isinstance(err, ConfigError) and not message.startswith(PARAMS):

@@ -10,8 +10,9 @@ from pathlib import Path
 from _runner import ARTIFACTS, run
 
 from mtbert.config import Config
+from mtbert.devices import pick_device
 from mtbert.errors import DataError
-from mtbert.model import load_model, pick_device
+from mtbert.model import load_model
 from mtbert.predict import predict_split, write_predictions
 from mtbert.prepare import load_prepared, load_special
 from mtbert.tasks import TASKS

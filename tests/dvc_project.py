@@ -43,7 +43,8 @@ def make_project(folder: Path, params: dict) -> Path:
     """A fresh git + DVC project holding this repository's pipeline, with ``params``."""
     for name in ("stages", "src"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy(ROOT / "dvc.yaml", folder / "dvc.yaml")
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], folder)
     run([sys.executable, "-m", "dvc", "init", "-q"], folder)

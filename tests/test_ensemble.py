@@ -133,3 +133,20 @@ def test_align_names_the_member_file_and_line_where_ids_differ(other, line, foun
     assert (err.path, err.line, err.field) == (str(path), line, "id")
     assert found in str(err)
     assert str(FILES["multitask"]) in str(err)  # the reference member it was compared with
+
+
+# --- prediction files are written only when every value is there ---------------------------------------------
+
+
+def test_prediction_files_refuse_missing_or_non_finite_values(tmp_path):
+    from mtbert.predict import write_predictions
+    from mtbert.tasks import TASKS
+
+    path = tmp_path / "sts-dev.csv"
+    with pytest.raises(DataError, match="refusing to write 1 predictions for 2 ids"):
+        write_predictions(path, ["a", "b"], np.array([1.0]), TASKS["sts"])
+    with pytest.raises(DataError, match="refusing to write non-finite predictions \\(id 'b'\\)"):
+        write_predictions(path, ["a", "b"], np.array([1.0, np.nan]), TASKS["sts"])
+    assert not path.exists()
+    write_predictions(path, ["a", "b"], np.array([1.0, 2.5]), TASKS["sts"])
+    assert path.read_text().splitlines() == ["id,prediction", "a,1.000000", "b,2.500000"]

@@ -26,7 +26,10 @@ from mtbert.pals import check_pal_size
 from mtbert.tasks import TASKS, TaskSpec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# Training in fp16 needs a loss scaler (GradScaler) against underflowing gradients, which the loop does not have yet.
+TrainPrecision = Literal["auto", "fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+MAX_SEED = 2**63 - 1  # torch.manual_seed and torch.Generator take seeds below 2**64; numpy any int >= 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class LoopConfig:
     max_grad_norm: float  # 0 disables clipping
     checkpoint_every: int  # steps between resumable checkpoints; 0: only at the end of each epoch
     device: Device
-    precision: Precision
+    precision: TrainPrecision
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size"):
@@ -134,8 +137,8 @@ class PretrainConfig(LoopConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.seed < 0:
-            raise ValueError(f"seed: must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed: must be in [0, 2**63 - 1], got {self.seed}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,8 +148,10 @@ class FinetuneConfig(LoopConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds: expected a non-empty list of distinct seeds >= 0, got {list(self.seeds)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ValueError(
+                f"seeds: expected a non-empty list of distinct seeds in [0, 2**63 - 1], got {list(self.seeds)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,9 @@ class Config:
                 raise ValueError(f"ensemble.members: unknown member {member!r}; allowed: {', '.join(valid)}")
         if not self.ensemble.members:
             raise ValueError("ensemble.members: expected at least one member")
+        for member in set(self.ensemble.members):
+            if self.ensemble.members.count(member) > 1:
+                raise ValueError(f"ensemble.members: {member!r} is listed twice; each member votes once")
 
     def task_specs(self, names: tuple[str, ...] | list[str] | None = None) -> list[TaskSpec]:
         """The :class:`~mtbert.tasks.TaskSpec` of ``names`` (default: every task) with the heads of ``model.heads``."""

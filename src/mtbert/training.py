@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from mtbert.checkpoint import Checkpointer
+from mtbert.devices import autocast_dtype, pick_device
 from mtbert.errors import TrainingError
 from mtbert.jacobian import JacobianStep
-from mtbert.model import MultiTaskModel, autocast_dtype, pick_device
+from mtbert.model import MultiTaskModel
 from mtbert.observe import GradientStats
 from mtbert.predict import evaluate
 from mtbert.prepare import TrainingData

@@ -21,10 +21,22 @@ def test_exp_run_is_listed_and_metrics_diff_compares_branches(tmp_path, tiny_raw
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
 
+    curve = project / "dvclive/pretrain/plots/metrics/overall.tsv"
+    assert len(curve.read_text().splitlines()) == 1 + 2  # committed with the baseline: header + 2 epochs
     run([*DVC, "exp", "run", "-S", "train.epochs=1", "-n", "one-epoch"], project)
     show = json.loads(run([*DVC, "exp", "show", "--json"], project).stdout)
     names = {exp.get("name") for rev in show for exp in (rev.get("experiments") or []) for exp in exp["revs"]}
     assert "one-epoch" in names
+    one_epoch = curve.read_text()
+    assert len(one_epoch.splitlines()) == 1 + 1
+    # Back to the baseline, then the experiment's curves come back with it: its ref carries them.
+    run(["git", "checkout", "-q", "--", "."], project)
+    run([*DVC, "checkout", "-q"], project)
+    assert len(curve.read_text().splitlines()) == 1 + 2
+    run([*DVC, "exp", "apply", "one-epoch"], project)
+    assert curve.read_text() == one_epoch
+    run(["git", "checkout", "-q", "--", "."], project)
+    run([*DVC, "checkout", "-q"], project)
 
     run(["git", "checkout", "-q", "-b", "other"], project)
     params = tiny_params(tiny_raw_dir, tiny_model_dir)
@@ -37,6 +49,9 @@ def test_exp_run_is_listed_and_metrics_diff_compares_branches(tmp_path, tiny_raw
     assert "metrics/pretrain.json" in diff and "metrics/ensemble.json" in diff
     changed = diff["metrics/pretrain.json"]["overall"]
     assert changed["old"] != changed["new"]
+    plots = json.loads(run([*DVC, "plots", "diff", "main", "other", "--json"], project).stdout)
+    revisions = {rev for entry in plots["data"]["pretrain dev metrics"] for rev in entry.get("revisions", [])}
+    assert revisions == {"main", "other"}  # the committed curves of both branches, side by side
 
 
 def test_unknown_gradient_method_fails_before_any_work(tmp_path, tiny_raw_dir, tiny_model_dir):

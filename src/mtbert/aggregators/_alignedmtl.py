@@ -18,7 +18,8 @@ class AlignedMTL(TorchJDGramianWeighted):
     norms ``σ`` (condition number 1), and the output is ``(1/T) Σ_i ĝ_i`` (torchjd's default
     preference vector is uniform, so the scale is that of a mean, not a sum). ``σ`` is the smallest
     non-zero singular value for ``scale_mode="min"`` (the paper's choice and the default), the
-    median one for ``"median"``, the square root of the mean eigenvalue of ``G`` for ``"rmse"``
+    median one for ``"median"`` (the lower middle one when the rank is even, as ``torch.median``
+    takes it: for two tasks ``median`` equals ``min``), the square root of the mean eigenvalue of ``G`` for ``"rmse"``
     (the original implementation).
 
     :param scale_mode: One of ``"min"``, ``"median"``, ``"rmse"`` (default ``"min"``).
