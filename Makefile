@@ -46,6 +46,7 @@ lint: install
 bench: install data
 	$(VENV)/bin/dvc repro prepare
 	$(PY) bench/grad_step.py
+	$(PY) bench/ddp_step.py
 	$(PY) bench/throughput.py
 
 clean:

@@ -1,16 +1,24 @@
-"""What the two training stages share: run keys for resuming, and a training run logged to dvclive and stdout."""
+"""What the two training stages share: run keys for resuming, the process group when ``torchrun`` started several
+(``stages/_runner.py`` launches it when ``dist`` asks for more than one process), and a training run logged to
+dvclive and stdout by rank 0."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import os
+import signal
+import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from _runner import ARTIFACTS
-from dvclive import Live
 
+from dvclive import Live
 from mtbert.checkpoint import Checkpointer
+from mtbert.devices import pick_device
+from mtbert.distributed import Group, join, leave
 from mtbert.model import MultiTaskModel
 from mtbert.prepare import TrainingData
 from mtbert.recipe import Recipe
@@ -27,10 +35,33 @@ def run_key(*parts: object, files: list[Path] = ()) -> str:
     return h.hexdigest()[:16]
 
 
-def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: str, key: str) -> TrainResult:
+def process_group(device: str) -> Group:
+    """This process's place among the training processes: joined from ``torchrun``'s environment, if it started us."""
+    if "LOCAL_RANK" not in os.environ:
+        return Group()
+    die_with_launcher()
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    return join(pick_device(device), rank, world, local)
+
+
+def die_with_launcher() -> None:
+    """torchrun starts its workers in their own session: if the launcher is killed (SIGKILL cannot be forwarded),
+    they would train on and write into the workspace. On Linux the kernel kills this worker when it dies."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: str, key: str) -> TrainResult | None:
     """Train (resuming a killed run of the same key), logging each epoch to dvclive and stdout; the checkpoints are
-    removed once the run has finished."""
+    removed once the run has finished. None on the processes other than rank 0, which write nothing."""
+    group = process_group(recipe.loop.device)
     checkpoints = Checkpointer(ARTIFACTS.checkpoints(run_name), key)
+    trainer = Trainer(model, recipe, data, group)
+    if not group.main:
+        trainer.fit(checkpoints)
+        leave()
+        return None
     with Live(str(ARTIFACTS.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
 
         def log(epoch: int, metrics: dict[str, float]) -> None:
@@ -40,6 +71,7 @@ def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: s
             shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/" not in k)
             print(f"{run_name} epoch {epoch}: {shown}")
 
-        result = Trainer(model, recipe, data).fit(checkpoints, on_epoch=log)
+        result = trainer.fit(checkpoints, on_epoch=log)
+    leave()
     checkpoints.clear()
     return result

@@ -26,9 +26,11 @@ def main(cfg: Config) -> None:
     model = for_finetuning(load_model(ARTIFACTS.multitask_model, TASKS), cfg.model, spec, seed)
     key = run_key(recipe, cfg.model, files=[ARTIFACTS.multitask_model / "model.safetensors"])
     result = train(model, recipe, data, finetune_run(task, seed), key)
+    if result is None:  # not rank 0: that process writes
+        return
     model.save(ARTIFACTS.finetune_model(task, seed))
     write_json(ARTIFACTS.finetune_metrics(task, seed), {"best_epoch": result.best_epoch, **result.best_metrics})
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, distributed=True)

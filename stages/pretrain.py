@@ -18,9 +18,11 @@ def main(cfg: Config) -> None:
     model = build_model(cfg.model, cfg.task_specs(), seed=cfg.train.seed)
     key = run_key(recipe, cfg.model, files=sorted(prepared.glob("*")))
     result = train(model, recipe, data, "pretrain", key)
+    if result is None:  # not rank 0: that process writes
+        return
     model.save(ARTIFACTS.multitask_model)
     write_json(ARTIFACTS.metrics("pretrain"), {"best_epoch": result.best_epoch, **result.best_metrics})
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, distributed=True)

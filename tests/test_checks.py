@@ -51,3 +51,15 @@ def test_bf16_on_a_gpu_without_it_is_named(prepared, tiny_model_dir, monkeypatch
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     cfg = tiny_config(prepared, tiny_model_dir, predict={"device": "cuda", "precision": "bf16"})
     assert error_of(cfg).startswith("predict.precision: 'bf16' was asked for, but this GPU does not support it")
+
+
+def test_more_gpu_processes_than_gpus_are_refused(prepared, tiny_model_dir, monkeypatch):
+    """One process per GPU: checked against this machine's count (a machine with one GPU, faked)."""
+    monkeypatch.setattr("mtbert.checks.pick_device", lambda name: torch.device(name if name != "auto" else "cuda"))
+    monkeypatch.setattr("mtbert.checks.autocast_dtype", lambda precision, device: None)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    gpu = {"device": "cuda"}
+    cfg = tiny_config(prepared, tiny_model_dir, train=gpu, finetune=gpu, dist={"nproc": 2})
+    assert error_of(cfg) == "dist.nproc: 2 processes, one per GPU, but this machine has 1"
+    check_machine(tiny_config(prepared, tiny_model_dir, train=gpu, finetune=gpu, dist={"nproc": 1}))
+    check_machine(tiny_config(prepared, tiny_model_dir, dist={"nproc": 2}))  # CPU processes: any number

@@ -93,7 +93,7 @@ def test_unknown_top_level_key():
     data["trian"] = {"epochs": 1}
     message = error_of(data)
     assert "trian" in message
-    assert "allowed keys: data, ensemble, finetune, model, predict, tasks, train" in message
+    assert "allowed keys: data, dist, ensemble, finetune, model, predict, tasks, train" in message
 
 
 def test_unknown_nested_key():
@@ -313,3 +313,22 @@ def test_bad_pal_sizes(pals, heads):
 
 def test_pal_heads_must_be_positive():
     assert error_of(params(model__pals=12, model__pal_heads=0)).startswith("model.pal_heads: must be >= 1")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dist__nproc": 0}, "dist.nproc: must be >= 1, got 0"),
+        ({"dist__nnodes": 0}, "dist.nnodes: must be >= 1, got 0"),
+        ({"dist__rdzv_endpoint": "node7"}, "dist.rdzv_endpoint: expected host:port, got 'node7'"),
+        ({"dist__nnodes": 2}, "dist.rdzv_endpoint: 2 machines need a host:port they all reach"),
+        ({"dist__nnodes": 2, "dist__rdzv_endpoint": "node7:0"}, "dist.rdzv_endpoint: 2 machines need"),
+    ],
+)
+def test_bad_process_settings(changes, message):
+    assert error_of(params(**changes)).startswith(message)
+
+
+def test_several_machines_with_a_reachable_endpoint():
+    cfg = config_from_dict(params(dist__nproc=4, dist__nnodes=2, dist__rdzv_endpoint="node7:29400"))
+    assert cfg.dist.world_size == 8

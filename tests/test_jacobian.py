@@ -6,6 +6,7 @@ import torch
 from conftest import tiny_config
 
 from mtbert.aggregators import make_aggregator
+from mtbert.distributed import Group
 from mtbert.jacobian import JacobianStep
 from mtbert.model import build_model
 from mtbert.prepare import load_training_data
@@ -70,3 +71,39 @@ def test_zero_clears_rows_and_counts_and_the_layout_names_every_shared_parameter
     assert jacobian.matrix.abs().sum() == 0 and jacobian.counts.sum() == 0
     assert [n for n, _ in jacobian.layout] == [n for n, _ in model.shared_parameters()]
     assert sum(n for _, n in jacobian.layout) == jacobian.matrix.shape[1]
+
+
+def test_reduce_in_one_process_keeps_used_gradients_and_releases_unused_ones(prepared, tiny_model_dir):
+    """A head whose task is not in the step keeps ``.grad = None`` (the optimizer skips it, as without a buffer)."""
+    model, data, step = setup(prepared, tiny_model_dir)
+    task, rows = step[0]
+    expected = expected_gradients(model, data, task, rows)[1]
+    own = model.head_parameters()
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
+    jacobian.zero()
+    loss = model.task_loss(task, data.batch(task, rows))
+    jacobian.backward(task, loss, len(rows))
+    jacobian.reduce(Group())
+    for p, g in zip(model.heads[task].parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+    others = [p for name in data.tasks if name != task for p in model.heads[name].parameters() if p.requires_grad]
+    assert others and all(p.grad is None for p in others)
+    assert jacobian.task_losses()[task] == loss.item()
+
+
+def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, tiny_model_dir):
+    model, data, step = setup(prepared, tiny_model_dir)
+    task, rows = step[0]
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), model.head_parameters())
+    jacobian.zero()
+    loss = model.task_loss(task, data.batch(task, rows))
+    jacobian.backward(task, loss, 2 * len(rows), share=0.5, factor=1024.0)
+    jacobian.reduce(Group())
+    assert jacobian.unscale(1024.0)
+    expected = expected_gradients(model, data, task, rows)
+    torch.testing.assert_close(jacobian.matrix[0], 0.5 * expected[0], rtol=1e-4, atol=1e-6)
+    head = next(p for p in model.heads[task].parameters() if p.requires_grad)
+    torch.testing.assert_close(head.grad, 0.5 * expected[1][0], rtol=1e-4, atol=1e-6)
+    assert jacobian.counts[0] == 2 * len(rows) and jacobian.task_losses()[task] == 0.5 * loss.item()
+    jacobian.matrix[1, 0] = float("inf")
+    assert not jacobian.unscale(1024.0)

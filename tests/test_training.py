@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,19 @@ def test_best_weights_are_saved_once_per_improvement_and_never_inside_a_checkpoi
     best = checkpoints.load_best()
     assert all(torch.equal(best[k], v) for k, v in trainer.model.state_dict().items())  # the model ends on them
     assert result.best_epoch == overall.index(max(overall))
+
+
+def test_fp16_trains_with_a_loss_scale_and_skips_an_overflowing_step(prepared, tiny_model_dir):
+    """fp16 autocast (on the CPU here) with dynamic loss scaling: a scale that overflows skips the step and halves."""
+    trainer = make_trainer(prepared, tiny_model_dir, "pcgrad", precision="fp16")
+    assert trainer.amp == torch.float16 and trainer.scaler.enabled
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.scaler.scale = 2.0**127  # the scaled gradients overflow float32
+    plan = trainer.sampler.epoch(0)
+    assert trainer.step(plan[0], 0) == {}
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    assert trainer.scaler.scale == 2.0**126 and trainer.scaler.skipped == 1
+    trainer.scaler.scale = 2.0**10
+    losses = trainer.step(plan[1], 1)
+    assert set(losses) == {"loss_sst", "loss_para", "loss_sts"} and all(map(math.isfinite, losses.values()))
+    assert not all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())

@@ -3,13 +3,16 @@
 :func:`mtbert.config.load_config` checks the params file on its own (types, ranges, keys that must agree); this
 module checks what can only be known here, before anything loads: that the raw-data folder exists, that
 ``model.name`` resolves offline, that
-``model.max_length`` fits the model, and that each section's device is on this machine and runs its precision.
+``model.max_length`` fits the model, that each section's device is on this machine and runs its precision, and that
+there is a GPU for each process of ``dist.nproc`` when training on GPUs.
 Every failure is a :class:`~mtbert.errors.ConfigError` naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import torch
 
 from mtbert._typed import prefixed
 from mtbert.config import Config
@@ -34,6 +37,10 @@ def check_machine(cfg: Config) -> None:
         for section in ("train", "finetune", "predict"):
             settings = getattr(cfg, section)
             with prefixed(f"{section}."):
-                autocast_dtype(settings.precision, pick_device(settings.device))
+                device = pick_device(settings.device)
+                autocast_dtype(settings.precision, device)
+            gpus = torch.cuda.device_count()
+            if section != "predict" and device.type == "cuda" and cfg.dist.nproc > gpus:
+                raise ValueError(f"dist.nproc: {cfg.dist.nproc} processes, one per GPU, but this machine has {gpus}")
     except ValueError as err:
         raise ConfigError(str(err)) from None

@@ -26,8 +26,6 @@ from mtbert.pals import check_pal_size
 from mtbert.tasks import TASKS, TaskSpec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-# Training in fp16 needs a loss scaler (GradScaler) against underflowing gradients, which the loop does not have yet.
-TrainPrecision = Literal["auto", "fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 MAX_SEED = 2**63 - 1  # torch.manual_seed and torch.Generator take seeds below 2**64; numpy any int >= 0
 
@@ -90,7 +88,7 @@ class LoopConfig:
     max_grad_norm: float  # 0 disables clipping
     checkpoint_every: int  # steps between resumable checkpoints; 0: only at the end of each epoch
     device: Device
-    precision: TrainPrecision
+    precision: Precision  # fp16 trains with dynamic loss scaling (mtbert.scaling)
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size"):
@@ -166,6 +164,33 @@ class PredictConfig:
 
 
 @dataclass(frozen=True)
+class DistConfig:
+    """How many processes train (``pretrain`` and every ``finetune``), launched by ``torchrun`` when more than one."""
+
+    nproc: int  # processes per machine (one per GPU; on the CPU, each gets cores / nproc threads)
+    nnodes: int  # machines
+    rdzv_endpoint: str  # host:port of the rendezvous; "localhost:0" picks a free port (one machine only)
+    rdzv_id: str  # the job id every machine of one run shares
+
+    def __post_init__(self) -> None:
+        for key in ("nproc", "nnodes"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: must be >= 1, got {getattr(self, key)}")
+        host, _, port = self.rdzv_endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"rdzv_endpoint: expected host:port, got {self.rdzv_endpoint!r}")
+        if self.nnodes > 1 and (int(port) == 0 or host in ("localhost", "127.0.0.1")):
+            raise ValueError(
+                f"rdzv_endpoint: {self.nnodes} machines need a host:port they all reach (not localhost, not port 0), "
+                f"got {self.rdzv_endpoint!r}"
+            )
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc * self.nnodes
+
+
+@dataclass(frozen=True)
 class EnsembleConfig:
     members: tuple[str, ...]
 
@@ -179,6 +204,7 @@ class Config:
     finetune: FinetuneConfig
     predict: PredictConfig
     ensemble: EnsembleConfig
+    dist: DistConfig
 
     def __post_init__(self) -> None:
         for name in self.tasks:

@@ -1,9 +1,14 @@
-"""The per-task gradients of one step, as rows of a [T, P] Jacobian over the shared parameters.
+"""The gradients of one step in one flat buffer: the [T, P] Jacobian over the shared parameters, the task-specific
+parameters' gradients (heads, PALs) and the tasks' losses.
 
 Before task i's backward, each shared parameter's ``.grad`` is pointed at a view of row i, so autograd accumulates
-straight into the Jacobian: no per-step allocation of gradient buffers and no copy. Each task's loss is computed on
-its own batch, so each backward touches only its own graph (no ``retain_graph``), and a task's head receives only
-its own task's gradient. After aggregation, :meth:`JacobianStep.write` points ``.grad`` at the direction.
+straight into the Jacobian: no per-step allocation of gradient buffers and no copy. Each task-specific parameter
+(head, PAL) belongs to one task, so it receives only its task's gradient; :meth:`JacobianStep.reduce` copies those
+into the buffer with a flag for each parameter that got one. Each task's loss is computed on its own batch, so each
+backward touches only its own graph (no ``retain_graph``). With several processes, one ``all_reduce`` of the whole
+buffer sums their shares (:mod:`mtbert.distributed`); a parameter no process used keeps ``.grad = None``, so the
+optimizer skips it as it would in one process. With fp16, :meth:`JacobianStep.unscale` divides by the loss scale.
+After aggregation, :meth:`JacobianStep.write` points the shared parameters' ``.grad`` at the direction.
 """
 
 from __future__ import annotations
@@ -12,18 +17,35 @@ import torch
 from torch import Tensor, nn
 
 from mtbert.aggregators import Layout
+from mtbert.distributed import Group
 
 
 class JacobianStep:
-    """Rows of ``tasks`` (in that order) for the parameters ``shared`` (``(name, parameter)`` pairs)."""
+    """Rows of ``tasks`` (in that order) for the parameters ``shared`` (``(name, parameter)`` pairs); ``own``: the
+    other trainable parameters, each used by a single task."""
 
-    def __init__(self, shared: list[tuple[str, nn.Parameter]], tasks: tuple[str, ...], device: torch.device) -> None:
+    def __init__(
+        self,
+        shared: list[tuple[str, nn.Parameter]],
+        tasks: tuple[str, ...],
+        device: torch.device,
+        own: list[nn.Parameter] = (),
+    ) -> None:
         self.names = [name for name, _ in shared]
         self.params = [p for _, p in shared]
         self.sizes = [p.numel() for p in self.params]
+        self.own = list(own)
         self.index = {task: i for i, task in enumerate(tasks)}
-        self.matrix = torch.zeros(len(tasks), sum(self.sizes), device=device)
-        self.counts = torch.zeros(len(tasks), device=device)
+        width, n_tasks = sum(self.sizes), len(tasks)
+        own_sizes = [p.numel() for p in self.own]
+        self.buffer = torch.zeros(n_tasks * width + sum(own_sizes) + n_tasks + len(self.own), device=device)
+        parts = self.buffer.split([n_tasks * width, sum(own_sizes), n_tasks, len(self.own)])
+        self.matrix = parts[0].view(n_tasks, width)
+        self._gradients = self.buffer[: n_tasks * width + sum(own_sizes)]  # what the loss scale multiplies
+        self._own_grads = [view.view_as(p) for view, p in zip(parts[1].split(own_sizes), self.own, strict=True)]
+        self.losses = parts[2]  # each task's loss, weighted by this process's share
+        self._used = parts[3]  # 1 for each task-specific parameter that received a gradient
+        self.counts = torch.zeros(n_tasks, device=device)  # each task's examples in the (global) step
         self._rows = [self._views(row) for row in self.matrix]
 
     @property
@@ -32,19 +54,50 @@ class JacobianStep:
         return list(zip(self.names, self.sizes, strict=True))
 
     def zero(self) -> None:
-        """Start a step: every row and count at zero (a task absent from the step keeps a zero row)."""
-        self.matrix.zero_()
+        """Start a step: every row, gradient, loss and count at zero (a task absent from the step keeps a zero row)."""
+        self.buffer.zero_()
         self.counts.zero_()
+        for p in self.own:
+            p.grad = None
 
-    def backward(self, task: str, loss: Tensor, count: int) -> None:
-        """Add the gradient of ``loss`` (task ``task``'s, on ``count`` rows) to its row of the matrix."""
+    def backward(self, task: str, loss: Tensor, count: int, share: float = 1.0, factor: float = 1.0) -> None:
+        """Add ``share`` × the gradient of ``factor`` × ``loss`` to ``task``'s row. ``loss``: the task's mean loss on
+        this process's rows; ``share``: their fraction of the ``count`` rows the task has in the step over all
+        processes; ``factor``: the task's loss weight times the fp16 loss scale (undone by :meth:`unscale`)."""
         i = self.index[task]
         for p, view in zip(self.params, self._rows[i], strict=True):
             p.grad = view
         # No graph at all: a parameter-free head (bi-cosine) on a frozen encoder has nothing to train.
         if loss.requires_grad:
-            loss.backward()
-        self.counts[i] += count
+            (loss * (share * factor) if share * factor != 1.0 else loss).backward()
+        self.losses[i] += share * loss.detach().float()
+        self.counts[i] = count
+
+    def count(self, task: str, count: int) -> None:
+        """``task`` has ``count`` rows in the step, none of them on this process."""
+        self.counts[self.index[task]] = count
+
+    def reduce(self, group: Group) -> None:
+        """Sum every process's shares: rows, task-specific gradients and losses become the global batch's."""
+        for i, (p, view) in enumerate(zip(self.own, self._own_grads, strict=True)):
+            if p.grad is not None:
+                view.copy_(p.grad)
+                self._used[i] = 1
+        group.all_reduce_(self.buffer)
+        for p, view, used in zip(self.own, self._own_grads, self._used.tolist(), strict=True):
+            p.grad = view if used else None
+
+    def unscale(self, scale: float) -> bool:
+        """Undo the loss scale; whether every gradient is finite (the same answer on every process after
+        :meth:`reduce`: an inf or NaN on one process makes the sum non-finite everywhere)."""
+        if scale != 1.0:
+            self._gradients.div_(scale)
+        return bool(torch.isfinite(self.buffer).all())
+
+    def task_losses(self) -> dict[str, float]:
+        """Each task's mean loss over the step's global batch (after :meth:`reduce`)."""
+        values = self.losses.tolist()
+        return {task: values[i] for task, i in self.index.items()}
 
     def write(self, direction: Tensor | None) -> None:
         """Point each shared parameter's ``.grad`` at its slice of ``direction``; None: no gradient (the

@@ -4,16 +4,19 @@ A step (:meth:`Trainer.step`):
 
 1. per-task gradients: each task's loss on its own batch, backpropagated into its row of a [T, P] Jacobian over
    the shared parameters (:class:`~mtbert.jacobian.JacobianStep`); each head keeps its own task's gradient;
-2. aggregation: ``direction = aggregator(J, counts)``;
+   with several processes each computes its slice of every batch and one all-reduce sums the shares
+   (:mod:`mtbert.distributed`); with fp16 the losses are scaled and the Jacobian unscaled (:mod:`mtbert.scaling`);
+2. aggregation: ``direction = aggregator(J, counts)``, the same on every process;
 3. the direction becomes the shared parameters' ``.grad``; clip, step, schedule.
 
 After each epoch the dev metrics decide the best epoch, whose weights are saved once, when they improve; training
-resumes from the last checkpoint of the same run.
+resumes from the last checkpoint of the same run. Only rank 0 evaluates, writes checkpoints and calls the epoch hook.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -21,6 +24,7 @@ import torch
 
 from mtbert.checkpoint import Checkpointer
 from mtbert.devices import autocast_dtype, pick_device
+from mtbert.distributed import Group
 from mtbert.errors import TrainingError
 from mtbert.jacobian import JacobianStep
 from mtbert.model import MultiTaskModel
@@ -29,6 +33,7 @@ from mtbert.predict import evaluate
 from mtbert.prepare import TrainingData
 from mtbert.recipe import Recipe
 from mtbert.sampling import Step
+from mtbert.scaling import LossScaler
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50  # steps between progress lines
@@ -79,16 +84,19 @@ def lr_factor(
 
 
 class Trainer:
-    """Trains ``model`` on ``data`` as ``recipe`` says; resumable from a :class:`Checkpointer`."""
+    """Trains ``model`` on ``data`` as ``recipe`` says, as process ``group.rank`` of ``group.world``; resumable from
+    a :class:`Checkpointer`."""
 
-    def __init__(self, model: MultiTaskModel, recipe: Recipe, data: TrainingData) -> None:
+    def __init__(self, model: MultiTaskModel, recipe: Recipe, data: TrainingData, group: Group | None = None) -> None:
         loop = recipe.loop
-        self.recipe, self.loop, self.data = recipe, loop, data
-        self.device = pick_device(loop.device)
+        self.recipe, self.loop, self.data, self.group = recipe, loop, data, group or Group()
+        self.device = self.group.place(pick_device(loop.device))
         self.model = model.to(self.device)
         self.amp = autocast_dtype(loop.precision, self.device)
+        self.scaler = LossScaler(enabled=self.amp == torch.float16)
         self.sampler = recipe.make_sampler(data.sizes(), data.lengths())
-        self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device)
+        own = model.head_parameters() + model.pal_parameters()
+        self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device, own)
         self.aggregator = recipe.make_aggregator().to(self.device)
         self.aggregator.bind(self.jacobian.layout, len(recipe.tasks))
         groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay)
@@ -101,18 +109,32 @@ class Trainer:
         self.stats = GradientStats(list(recipe.tasks))
 
     def step(self, step: Step, global_step: int) -> dict[str, float]:
-        """One optimisation step on the batches of ``step``; returns each task's (unweighted) loss."""
+        """One optimisation step on the batches of ``step`` (this process computes its shard of each); returns each
+        task's (unweighted) loss over the whole batch, or nothing if an inf/NaN in fp16 made the step skip."""
         self.model.train()
         self.jacobian.zero()
-        losses = {}
         for task, rows in step:
-            batch = self.data.batch(task, rows).to(self.device)
+            mine = self.group.shard(rows)
+            if len(mine) == 0:  # a batch smaller than the number of processes: nothing of this task here
+                self.jacobian.count(task, len(rows))
+                continue
+            batch = self.data.batch(task, mine).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                 loss = self.model.task_loss(task, batch)
-            if not torch.isfinite(loss):
+            if not (self.scaler.enabled or torch.isfinite(loss)):  # with fp16, the scaler skips such steps
                 raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
-            self.jacobian.backward(task, self.recipe.loss_weight(task) * loss, len(rows))
-            losses[f"loss_{task}"] = loss.item()
+            share = len(mine) / len(rows)
+            self.jacobian.backward(task, loss, len(rows), share, self.recipe.loss_weight(task) * self.scaler.scale)
+        self.jacobian.reduce(self.group)
+        if self.scaler.enabled and not self.scaler.update(self.jacobian.unscale(self.scaler.scale)):
+            log.info("step %d: inf/NaN gradient in fp16, skipped; loss scale now %g", global_step, self.scaler.scale)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.jacobian.write(None)
+            with warnings.catch_warnings():  # the schedule counts steps, skipped ones too (as with GradScaler)
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                self.schedule.step()
+            return {}
+        losses = {f"loss_{task}": value for task, value in self.jacobian.task_losses().items() if task in dict(step)}
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
             self.jacobian.write(None)
         else:
@@ -130,43 +152,54 @@ class Trainer:
         return epoch < self.loop.heads_only_first or epoch >= self.loop.epochs - self.loop.heads_only_last
 
     def evaluate(self) -> dict[str, float]:
-        """Dev metrics of the recipe's tasks, at the stage's prediction batch size and precision."""
-        return evaluate(self.model, self.data, self.device, self.recipe.eval_batch_size, self.loop.precision)
+        """Dev metrics of the recipe's tasks, at the stage's prediction batch size and precision: computed by rank 0
+        (so they equal a one-process run's), the same on every process."""
+        metrics = None
+        if self.group.main:
+            metrics = evaluate(self.model, self.data, self.device, self.recipe.eval_batch_size, self.loop.precision)
+        return self.group.from_main(metrics)
 
     def fit(self, checkpoints: Checkpointer | None = None, on_epoch: EpochHook | None = None) -> TrainResult:
         """Train every epoch, resuming from ``checkpoints`` if it holds this run (default: in memory, no resume);
-        end with the best epoch's weights ("best": the dev overall score, the mean of normalised task metrics)."""
+        end with the best epoch's weights ("best": the dev overall score, the mean of normalised task metrics).
+        Only rank 0 reads and writes ``checkpoints`` and calls ``on_epoch``."""
         checkpoints = checkpoints or Checkpointer(None, "in-memory")
-        torch.manual_seed(self.recipe.seed)
+        main = self.group.main
+        torch.manual_seed(self.recipe.seed + self.group.rank)  # dropout: each process its own masks
         state = self._resume(checkpoints, on_epoch)
+        self.group.broadcast_module(self.model)  # every process starts from rank 0's parameters
         for epoch in range(state.epoch, self.loop.epochs):
             plan = self.sampler.epoch(epoch)
             self.model.encoder_frozen = self.heads_only(epoch)
             for step in range(state.step, len(plan)):
                 state.add_losses(self.step(plan[step], epoch * len(plan) + step))
                 state.step = step + 1
-                if state.step % LOG_EVERY == 0:
+                if main and state.step % LOG_EVERY == 0:
                     means = " ".join(f"{k}={v:.4f}" for k, v in state.mean_losses().items())
                     log.info("epoch %d step %d/%d %s", epoch, state.step, len(plan), means)
                 every = self.loop.checkpoint_every
                 if every and state.step % every == 0 and state.step < len(plan):
-                    checkpoints.save(self._payload(state))
+                    self._save(checkpoints, state)
             metrics = {**self.evaluate(), **state.mean_losses(), **self.stats.summary()}
             self.stats.reset()
             if state.improves(metrics):
                 state.best_epoch = epoch
-                checkpoints.save_best(self.model.state_dict())
+                if main:
+                    checkpoints.save_best(self.model.state_dict())
             state.history.append(metrics)
             state.epoch, state.step, state.running = epoch + 1, 0, {}
-            checkpoints.save(self._payload(state))
-            if on_epoch:
+            self._save(checkpoints, state)
+            if main and on_epoch:
                 on_epoch(epoch, metrics)
         self.model.encoder_frozen = False
-        self.model.load_state_dict(checkpoints.load_best())
+        if main:
+            self.model.load_state_dict(checkpoints.load_best())
+        self.group.broadcast_module(self.model)
         return TrainResult(state.best_epoch, state.history[state.best_epoch], state.history)
 
     def _resume(self, checkpoints: Checkpointer, on_epoch: EpochHook | None) -> TrainState:
-        payload = checkpoints.load()
+        """Rank 0 reads the checkpoint and hands it to the others (no shared file system needed)."""
+        payload = self.group.from_main(checkpoints.load() if self.group.main else None)
         if payload is None:
             return TrainState()
         self.model.load_state_dict(payload["model"])
@@ -174,21 +207,29 @@ class Trainer:
         self.schedule.load_state_dict(payload["schedule"])
         self.aggregator.load_state_dict(payload["aggregator"])
         self.stats.load_state_dict(payload["stats"])
-        torch.set_rng_state(payload["rng"])
+        self.scaler.load_state_dict(payload["scaler"])
+        rng = payload["rng"]  # one state per process of the run that wrote it; more processes now: rank 0's
+        torch.set_rng_state(rng[self.group.rank] if self.group.rank < len(rng) else rng[0])
         state = TrainState(**payload["state"])
-        log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
+        if self.group.main:
+            log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
         for epoch, metrics in enumerate(state.history):
-            if on_epoch:  # replay, so the logger's files match an uninterrupted run
+            if self.group.main and on_epoch:  # replay, so the logger's files match an uninterrupted run
                 on_epoch(epoch, metrics)
         return state
 
-    def _payload(self, state: TrainState) -> dict:
-        return {
-            "state": asdict(state),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "aggregator": self.aggregator.state_dict(),
-            "stats": self.stats.state_dict(),
-            "rng": torch.get_rng_state(),
-        }
+    def _save(self, checkpoints: Checkpointer, state: TrainState) -> None:
+        rng = self.group.gather(torch.get_rng_state())  # every process's dropout stream
+        if self.group.main:
+            checkpoints.save(
+                {
+                    "state": asdict(state),
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "schedule": self.schedule.state_dict(),
+                    "aggregator": self.aggregator.state_dict(),
+                    "stats": self.stats.state_dict(),
+                    "scaler": self.scaler.state_dict(),
+                    "rng": rng,
+                }
+            )

@@ -55,7 +55,19 @@ CASES = [
     ("train.epochs", 0, "train.epochs: must be >= 1, got 0", ["pretrain.py"]),
     ("train.lr", NAN, "train.lr: must be a finite number > 0, got nan", ["pretrain.py"]),
     ("train.device", "cuda", "train.device: 'cuda' was asked for, but ", ["pretrain.py"]),
-    ("train.precision", "fp16", "train.precision: got 'fp16', expected one of 'auto', 'fp32', 'bf16'", ["pretrain.py"]),
+    (
+        "train.precision",
+        "fp8",
+        "train.precision: got 'fp8', expected one of 'auto', 'fp32', 'bf16', 'fp16'",
+        ["pretrain.py"],
+    ),
+    ("dist.nproc", 0, "dist.nproc: must be >= 1, got 0", ["pretrain.py"]),
+    (
+        "dist.nnodes",
+        2,
+        "dist.rdzv_endpoint: 2 machines need a host:port they all reach (not localhost, not port 0), got 'localhost:0'",
+        ["pretrain.py"],
+    ),
     ("train.seed", -1, "train.seed: must be in [0, 2**63 - 1], got -1", ["pretrain.py"]),
     ("train.task_ratio", {"sst": -1}, "train.task_ratio.sst: expected an integer >= 0, got -1", ["pretrain.py"]),
     (
