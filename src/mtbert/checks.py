@@ -39,8 +39,10 @@ def check_machine(cfg: Config) -> None:
             with prefixed(f"{section}."):
                 device = pick_device(settings.device)
                 autocast_dtype(settings.precision, device)
-            gpus = torch.cuda.device_count()
-            if section != "predict" and device.type == "cuda" and cfg.dist.nproc > gpus:
-                raise ValueError(f"dist.nproc: {cfg.dist.nproc} processes, one per GPU, but this machine has {gpus}")
+            if section != "predict" and device.type == "cuda" and cfg.dist.nproc > torch.cuda.device_count():
+                raise ValueError(
+                    f"dist.nproc: {cfg.dist.nproc} processes, one per GPU, "
+                    f"but this machine has {torch.cuda.device_count()}"
+                )
     except ValueError as err:
         raise ConfigError(str(err)) from None

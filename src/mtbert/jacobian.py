@@ -69,20 +69,21 @@ class JacobianStep:
             p.grad = view
         # No graph at all: a parameter-free head (bi-cosine) on a frozen encoder has nothing to train.
         if loss.requires_grad:
-            (loss * (share * factor) if share * factor != 1.0 else loss).backward()
+            (loss * (share * factor)).backward()
         self.losses[i] += share * loss.detach().float()
-        self.counts[i] = count
+        self.count(task, count)
 
     def count(self, task: str, count: int) -> None:
-        """``task`` has ``count`` rows in the step, none of them on this process."""
+        """``task`` has ``count`` rows in the step over all processes (called alone: none of them on this one)."""
         self.counts[self.index[task]] = count
 
     def reduce(self, group: Group) -> None:
         """Sum every process's shares: rows, task-specific gradients and losses become the global batch's."""
-        for i, (p, view) in enumerate(zip(self.own, self._own_grads, strict=True)):
-            if p.grad is not None:
+        used = [p.grad is not None for p in self.own]
+        for p, view, got in zip(self.own, self._own_grads, used, strict=True):
+            if got:
                 view.copy_(p.grad)
-                self._used[i] = 1
+        self._used.copy_(torch.tensor(used, dtype=self._used.dtype))
         group.all_reduce_(self.buffer)
         for p, view, used in zip(self.own, self._own_grads, self._used.tolist(), strict=True):
             p.grad = view if used else None

@@ -134,7 +134,8 @@ class Trainer:
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
                 self.schedule.step()
             return {}
-        losses = {f"loss_{task}": value for task, value in self.jacobian.task_losses().items() if task in dict(step)}
+        present = {task for task, _ in step}
+        losses = {f"loss_{task}": value for task, value in self.jacobian.task_losses().items() if task in present}
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
             self.jacobian.write(None)
         else:
