@@ -1,4 +1,5 @@
-"""Stage ``predict@<member>``: ``predictions/members/<member>/<task>-<split>.csv`` for dev and test.
+"""Stage ``predict@<member>``: ``predictions/members/<member>/<task>-<split>.csv`` for dev and test (with the class
+probabilities of a classification task).
 
 ``multitask`` predicts every task with the pretrained model; ``finetune-<seed>`` predicts each task with that
 task's fine-tuned model of that seed.
@@ -34,10 +35,11 @@ def main(cfg: Config) -> None:
         spec = model.specs[task]  # the head this model was trained with
         for split in ("dev", "test"):
             data = load_prepared(prepared, task, split)
-            values = predict_split(
+            out = predict_split(
                 model, spec, data, special, cfg.model.max_length, device, cfg.predict.batch_size, cfg.predict.precision
             )
-            write_predictions(ARTIFACTS.member_predictions(member, task, split), data.ids, values, spec)
+            path = ARTIFACTS.member_predictions(member, task, split)
+            write_predictions(path, data.ids, out.values, spec, out.probabilities)
 
 
 if __name__ == "__main__":

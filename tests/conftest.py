@@ -126,7 +126,14 @@ def tiny_config(prepared: Path, model_dir: Path, **sections: dict):
     data = repo_params()
     data["data"].update(prepared_dir=str(prepared), raw_dir=str(prepared))  # raw: any folder, the data is prepared
     data["model"].update(name=str(model_dir), max_length=32, pal_heads=2)
-    short = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "checkpoint_every": 2, "device": "cpu"}
+    short = {
+        "epochs": 2,
+        "steps_per_epoch": 3,
+        "batch_size": 4,
+        "checkpoint_every": 2,
+        "device": "cpu",
+        "freeze_layers": 0,
+    }
     data["train"].update(short, lr=1e-3, seed=0, task_ratio={}, multipliers={}, loss_weights={})
     data["finetune"].update(short, task_steps={})
     data["predict"].update(device="cpu")

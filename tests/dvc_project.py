@@ -32,7 +32,7 @@ def tiny_params(raw_dir: Path, model_dir: Path) -> dict:
     params["model"]["name"] = str(model_dir)
     params["model"]["max_length"] = 32
     for section in ("train", "finetune"):
-        params[section].update(epochs=2, steps_per_epoch=3, batch_size=4, checkpoint_every=2)
+        params[section].update(epochs=2, steps_per_epoch=3, batch_size=4, checkpoint_every=2, freeze_layers=0)
     params["finetune"]["seeds"] = [1, 2]
     params["finetune"]["task_steps"] = {}
     params["ensemble"]["members"] = ["multitask", "finetune-1", "finetune-2"]

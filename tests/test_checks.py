@@ -37,6 +37,14 @@ def test_max_length_beyond_the_models_positions_is_named(prepared, tiny_model_di
     assert message == "model.max_length: 129 exceeds the model's 128 positions"  # the tiny BERT has 128
 
 
+@pytest.mark.parametrize("section", ["train", "finetune"])
+def test_freezing_every_layer_is_named(prepared, tiny_model_dir, section):
+    layers = 2  # the tiny BERT's
+    check_machine(tiny_config(prepared, tiny_model_dir, **{section: {"freeze_layers": layers - 1}}))
+    message = error_of(tiny_config(prepared, tiny_model_dir, **{section: {"freeze_layers": layers}}))
+    assert message == f"{section}.freeze_layers: {layers} of the model's {layers} layers; at least one must train"
+
+
 @pytest.mark.parametrize("section", ["train", "finetune", "predict"])
 def test_a_device_that_is_not_here_is_named_with_what_is(prepared, tiny_model_dir, monkeypatch, section):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -135,6 +135,24 @@ def test_unknown_task():
     assert "'mnli'" in message and "sst, para, sts" in message
 
 
+@pytest.mark.parametrize(
+    ("ensemble", "message"),
+    [
+        ({"rules": {"sts": "majority_vote"}}, "ensemble.rules.sts: got 'majority_vote', allowed: mean"),
+        ({"rules": {"sst": "vote"}}, "ensemble.rules.sst: got 'vote', allowed: rounded_mean, mean_probability"),
+        ({"rules": {"mnli": "mean"}}, "ensemble.rules: unknown task 'mnli'; allowed: sst, para, sts"),
+        ({"select": "best"}, "ensemble.select: got 'best', expected one of 'all', 'greedy'"),
+    ],
+)
+def test_bad_ensemble_options(ensemble, message):
+    assert message in error_of(params(ensemble={**PARAMS["ensemble"], **ensemble}))
+
+
+def test_a_task_without_a_rule_gets_its_first():
+    cfg = config_from_dict(params(ensemble={**PARAMS["ensemble"], "rules": {"sst": "mean_probability"}}))
+    assert [cfg.ensemble_rule(t) for t in ("sst", "para", "sts")] == ["mean_probability", "majority_vote", "mean"]
+
+
 def test_repeated_task():
     assert error_of(params(tasks=["sst", "sst"])).startswith("tasks: ")
 
@@ -262,6 +280,9 @@ def test_heads_and_per_task_options_are_read_as_written():
         ({"gamma": 0}, "train.gamma: must be in (0, 1]"),
         ({"heads_only_first": 2, "heads_only_last": 1}, "train.heads_only_first: with heads_only_last, must be >= 0"),
         ({"pal_lr": float("nan")}, "train.pal_lr: must be a finite number > 0"),
+        ({"layer_decay": 0}, "train.layer_decay: must be in (0, 1] (1: every layer at lr), got 0"),
+        ({"layer_decay": 1.2}, "train.layer_decay: must be in (0, 1]"),
+        ({"freeze_layers": -1}, "train.freeze_layers: must be >= 0, got -1"),
     ],
 )
 def test_bad_training_options(changes, message):

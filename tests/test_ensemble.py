@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtbert.ensemble import align, read_predictions
+from mtbert.combine import majority_vote
+from mtbert.ensemble import Predictions, align, combine, ensemble_task, read_predictions, select_greedy
 from mtbert.errors import DataError
 
 # --- read_predictions -----------------------------------------------------------------------------------
@@ -28,11 +29,37 @@ def error_of(path: Path, integer: bool = True) -> DataError:
 
 def test_reads_ids_and_values_in_file_order(tmp_path):
     path = write(tmp_path, "id,prediction\nb,3\na,1.0\nc,0\n")
-    ids, values = read_predictions(path, integer=True)
+    ids, values, probabilities = read_predictions(path, integer=True)
     assert ids == ["b", "a", "c"]
     assert values.tolist() == [3.0, 1.0, 0.0]
-    ids, values = read_predictions(write(tmp_path, "\ufeffid,prediction\nx,2.75\n", "sts.csv"), integer=False)
+    assert probabilities is None
+    ids, values, _ = read_predictions(write(tmp_path, "\ufeffid,prediction\nx,2.75\n", "sts.csv"), integer=False)
     assert (ids, values.tolist()) == (["x"], [2.75])
+
+
+def test_reads_class_probabilities(tmp_path):
+    path = write(tmp_path, "id,prediction,p_0,p_1\na,1,0.250000,0.750000\nb,0,1,0\n", "para-dev.csv")
+    read = read_predictions(path, integer=True, classes=2)
+    assert read.probabilities.tolist() == [[0.25, 0.75], [1.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("id,prediction\na,1\n", ":1: ", "expected header 'id,prediction,p_0,p_1'"),  # a file without them
+        ("id,prediction,p_0,p_1\na,1,0.5\n", ":2: ", "expected 4 fields, found 3"),
+        ("id,prediction,p_0,p_1\na,1,0.5,x\n", ":2: p_1: ", "not a number: 'x'"),
+        ("id,prediction,p_0,p_1\na,1,-0.5,1.5\n", ":2: p_0: ", "expected a probability in [0, 1], found '-0.5'"),
+        ("id,prediction,p_0,p_1\na,1,nan,0.5\n", ":2: p_0: ", "expected a probability"),
+        ("id,prediction,p_0,p_1\na,1,0.5,0.6\n", ":2: ", "class probabilities sum to 1.100000, expected 1"),
+    ],
+)
+def test_bad_class_probabilities_name_file_line_and_column(tmp_path, text, where, problem):
+    path = write(tmp_path, text, "para-dev.csv")
+    with pytest.raises(DataError) as info:
+        read_predictions(path, integer=True, classes=2)
+    assert str(info.value).startswith(f"{path}{where}")
+    assert problem in str(info.value)
 
 
 def test_missing_file(tmp_path):
@@ -100,19 +127,28 @@ FILES = {
 }
 
 
-def members(**ids: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+def members(**ids: list[str]) -> dict[str, Predictions]:
     return {
-        name.replace("_", "-"): (rows, np.arange(len(rows), dtype=float) + k)
+        name.replace("_", "-"): Predictions(rows, np.arange(len(rows), dtype=float) + k, None)
         for k, (name, rows) in enumerate(ids.items())
     }
 
 
 def test_align_stacks_members_in_order():
-    ids, values = align(
+    ids, values, probabilities = align(
         members(multitask=["a", "b", "c"], finetune_1=["a", "b", "c"], finetune_2=["a", "b", "c"]), FILES
     )
     assert ids == ["a", "b", "c"]
     assert values.tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+    assert probabilities is None
+
+
+def test_align_stacks_probabilities():
+    p = {
+        m: Predictions(["a"], np.array([k % 2], dtype=float), np.array([[1 - k / 4, k / 4]]))
+        for k, m in enumerate(FILES)
+    }
+    assert align(p, FILES).probabilities.tolist() == [[[1.0, 0.0]], [[0.75, 0.25]], [[0.5, 0.5]]]
 
 
 @pytest.mark.parametrize(
@@ -150,3 +186,56 @@ def test_prediction_files_refuse_missing_or_non_finite_values(tmp_path):
     assert not path.exists()
     write_predictions(path, ["a", "b"], np.array([1.0, 2.5]), TASKS["sts"])
     assert path.read_text().splitlines() == ["id,prediction", "a,1.000000", "b,2.500000"]
+
+
+# --- member selection --------------------------------------------------------------------------------------------
+
+
+def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
+    return float((pred == gold).mean())
+
+
+def votes(*rows: list[int]) -> Predictions:
+    return Predictions([str(i) for i in range(len(rows[0]))], np.array(rows, dtype=float), None)
+
+
+def test_greedy_starts_from_the_best_member_and_keeps_the_best_prefix():
+    gold = np.array([1, 1, 1, 0, 0, 0])
+    dev = votes(
+        [1, 1, 0, 0, 0, 1],  # 4/6
+        [1, 0, 1, 0, 1, 0],  # 4/6
+        [0, 1, 1, 1, 0, 0],  # 4/6; the three together vote 6/6
+        [0, 0, 0, 1, 1, 1],  # 0/6
+    )
+    assert majority_vote(dev.values[[0, 1, 2]]).tolist() == gold.tolist()
+    # step 1: the first of the tied best members; step 2: every pair votes as member 0 (ties go to it), so the
+    # member listed first; step 3: member 2 (6/6); step 4: member 3 lowers the score, so the best prefix ends at 2
+    assert select_greedy("majority_vote", dev, gold, accuracy) == [0, 1, 2]
+
+
+def test_greedy_keeps_a_single_member_when_nothing_beats_it():
+    gold = np.array([1, 0, 1, 0])
+    dev = votes([1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0])
+    assert select_greedy("majority_vote", dev, gold, accuracy) == [0]
+
+
+def test_greedy_is_deterministic_and_ties_go_to_the_member_listed_first():
+    gold = np.array([1, 0])
+    dev = votes([1, 1], [1, 1], [1, 1])
+    assert select_greedy("majority_vote", dev, gold, accuracy) == [0]
+
+
+def test_ensemble_task_combines_the_selected_members_on_dev_and_test():
+    gold = np.array([1, 0, 1, 0])
+    dev = votes([1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0])
+    test = votes([1, 1], [0, 0], [0, 0])
+    greedy = ensemble_task("majority_vote", "greedy", dev, test, gold, accuracy)
+    assert (greedy.members, greedy.dev.tolist(), greedy.test.tolist()) == ([0], [1, 0, 1, 0], [1, 1])
+    every = ensemble_task("majority_vote", "all", dev, test, gold, accuracy)
+    assert (every.members, every.test.tolist()) == ([0, 1, 2], [0, 0])
+
+
+def test_combine_keeps_the_given_order_for_ties():
+    dev = votes([1, 0], [0, 1])
+    assert combine("majority_vote", dev, [1, 0]).tolist() == [0, 1]
+    assert combine("majority_vote", dev, [0, 1]).tolist() == [1, 0]

@@ -10,7 +10,7 @@ from transformers import AutoModel
 
 from mtbert.config import ModelConfig
 from mtbert.data.encoded import Batch
-from mtbert.model import MultiTaskModel, for_finetuning, load_model, pool
+from mtbert.model import MultiTaskModel, build_model, for_finetuning, load_model, pool
 from mtbert.pretrained import resolve_model_name
 from mtbert.tasks import TASKS
 
@@ -196,6 +196,41 @@ def test_param_groups_give_each_module_kind_its_rate_and_decay_no_bias_or_layern
         lr = 2e-3 if name.startswith("heads.") else 3e-2 if name.startswith("pals.") else 1e-4
         decayed = p.ndim >= 2 and "LayerNorm" not in name and not name.startswith("heads.")
         assert by_param[id(p)] == (lr, 0.5 if decayed else 0.0), name
+
+
+def test_layer_decay_scales_each_encoder_layer_by_its_depth_from_the_top(pal_model):
+    layers = pal_model.encoder.config.num_hidden_layers
+    groups = pal_model.param_groups(lr=1.0, head_lr=2e-3, pal_lr=3e-2, weight_decay=0.5, layer_decay=0.5)
+    by_param = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert len(by_param) == sum(1 for p in pal_model.parameters() if p.requires_grad)
+    for name, p in pal_model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decayed = p.ndim >= 2 and "LayerNorm" not in name and not name.startswith("heads.")
+        if name.startswith("encoder.encoder.layer."):
+            depth = int(name.split(".")[3]) + 1  # layer i sits i + 1 above the embeddings
+            assert by_param[id(p)] == (0.5 ** (layers - depth), 0.5 if decayed else 0.0), name
+        elif name.startswith("encoder.embeddings."):
+            assert by_param[id(p)][0] == 0.5**layers, name
+        else:  # heads and PALs keep their own rates
+            assert by_param[id(p)][0] == (2e-3 if name.startswith("heads.") else 3e-2), name
+    top = [
+        g["lr"]
+        for g in groups
+        if any(p is q for p in g["params"] for q in pal_model.encoder.encoder.layer[-1].parameters())
+    ]
+    assert set(top) == {1.0}
+
+
+def test_frozen_layers_get_no_gradient_and_the_rest_do(tiny_model_dir):
+    cfg = ModelConfig(str(tiny_model_dir), "mean", 32, 0.1, False, {}, pals=0, pal_heads=2)
+    model = build_model(cfg, [TASKS["sst"]], seed=0)
+    model.freeze_lower_layers(1)
+    model.task_loss("sst", Batch(inputs(), torch.tensor([0.0, 3.0, 4.0, 1.0]), 4)).backward()
+    for name, p in model.named_parameters():
+        frozen = name.startswith(("encoder.embeddings.", "encoder.encoder.layer.0."))
+        assert p.requires_grad is not frozen and (p.grad is None) is frozen, name
+    assert not any("layer.0." in name or "embeddings" in name for name, _ in model.shared_parameters())
 
 
 def test_task_loss_is_the_tasks_loss_on_its_head_output(model):

@@ -28,8 +28,15 @@ def test_every_row_is_predicted_the_same_at_any_batch_size(setup, task):
     d, cpu = data.tasks[task], torch.device("cpu")
     one = predict_split(model, d.spec, d.dev, data.special, data.max_length, cpu, 1, "fp32")
     many = predict_split(model, d.spec, d.dev, data.special, data.max_length, cpu, 7, "fp32")
-    assert len(one) == len(d.dev) and np.isfinite(one).all()
-    np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-6)  # order restored after length sorting
+    assert len(one.values) == len(d.dev) and np.isfinite(one.values).all()
+    np.testing.assert_allclose(one.values, many.values, rtol=1e-5, atol=1e-6)  # order restored after length sorting
+    if d.spec.classes:  # class probabilities in the same order, summing to 1, their argmax the prediction
+        np.testing.assert_allclose(one.probabilities, many.probabilities, rtol=1e-5, atol=1e-6)
+        assert one.probabilities.shape == (len(d.dev), d.spec.classes)
+        np.testing.assert_allclose(one.probabilities.sum(1), 1.0, atol=1e-6)
+        assert (one.probabilities.argmax(1) == one.values).all()
+    else:
+        assert one.probabilities is None
 
 
 def test_a_row_without_a_finite_prediction_is_an_error_not_a_value(setup):

@@ -305,3 +305,21 @@ def test_every_pair_encoding_trains_end_to_end(tiny_model_dir, encoded, task, en
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for _, p in model.shared_parameters())
     if encoding != "bi-cosine" or task == "para":  # a para bi-cosine head learns an affine map of the cosine
         assert all(p.grad is not None for p in model.heads[task].parameters())
+
+
+def test_sst_label_smoothing_spreads_a_tenth_of_the_target_over_the_classes():
+    out, y = torch.tensor([[2.0, 0.0, -1.0, 0.5, 0.0]]), torch.tensor([3.0])
+    target = torch.full((1, 5), 0.1 / 5)
+    target[0, 3] += 0.9
+    expected = -(target * torch.log_softmax(out, -1)).sum()
+    torch.testing.assert_close(TASKS["sst"].configure(loss="ce-smooth").loss(out, y), expected)
+
+
+@pytest.mark.parametrize("task", ["sst", "para"])
+def test_class_probabilities_sum_to_one_and_agree_with_the_decoded_prediction(task):
+    spec = TASKS[task]
+    out = torch.randn(6, spec.n_out).squeeze(-1)
+    probs = spec.probabilities(out)
+    assert probs.shape == (6, spec.classes)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(6))
+    assert torch.equal(probs.argmax(-1), spec.decode(out))

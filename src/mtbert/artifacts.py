@@ -7,7 +7,7 @@ own models::
     models/multitask/                     member "multitask": the pretrained model, one head per task
     models/finetune-<seed>/<task>/        member "finetune-<seed>": one fine-tuned model per task
     predictions/members/<member>/<task>-<split>.csv
-    predictions/ensemble/<task>-<split>.csv
+    predictions/ensemble/<task>-<split>.csv, predictions/ensemble/members.json
     metrics/{prepare,pretrain,ensemble}.json, metrics/finetune-<seed>/<task>.json
     dvclive/pretrain, dvclive/finetune-<seed>/<task>
     checkpoints/<run>/                    resumable state, outside DVC's outputs (deleted when a stage succeeds)
@@ -65,6 +65,10 @@ class Artifacts:
 
     def ensemble_predictions(self, task: str, split: str) -> Path:
         return self.root / "predictions" / "ensemble" / f"{task}-{split}.csv"
+
+    def ensemble_selection(self) -> Path:
+        """Which members the ensemble combined for each task, and by which rule."""
+        return self.root / "predictions" / "ensemble" / "members.json"
 
     def metrics(self, name: str) -> Path:
         """``metrics/<name>.json`` (``name`` may hold a folder, e.g. ``finetune-1/sst``)."""

@@ -34,11 +34,15 @@ def check_machine(cfg: Config) -> None:
             limit = getattr(config, "max_position_embeddings", None)
             if limit is not None and cfg.model.max_length > limit:
                 raise ValueError(f"max_length: {cfg.model.max_length} exceeds the model's {limit} positions")
+        layers = getattr(config, "num_hidden_layers", None)
         for section in ("train", "finetune", "predict"):
             settings = getattr(cfg, section)
             with prefixed(f"{section}."):
                 device = pick_device(settings.device)
                 autocast_dtype(settings.precision, device)
+                if section != "predict" and layers is not None and settings.freeze_layers >= layers:
+                    frozen = settings.freeze_layers
+                    raise ValueError(f"freeze_layers: {frozen} of the model's {layers} layers; at least one must train")
             if section != "predict" and device.type == "cuda" and cfg.dist.nproc > torch.cuda.device_count():
                 raise ValueError(
                     f"dist.nproc: {cfg.dist.nproc} processes, one per GPU, "

@@ -79,12 +79,14 @@ class LoopConfig:
     head_lr: float
     pal_lr: float
     weight_decay: float
+    layer_decay: float  # layer-wise lr decay: each encoder layer below the top at this times the one above; 1: off
     warmup_ratio: float
     schedule: Literal["linear", "multistep"]  # after warmup: linear decay to 0, or x gamma at milestones
     milestones: tuple[int, ...]  # multistep: epochs after which the learning rates are multiplied by gamma
     gamma: float
     heads_only_first: int  # epochs at the start that train the heads (and nothing else) on a frozen encoder
     heads_only_last: int  # epochs at the end that do the same
+    freeze_layers: int  # the embeddings and this many of the lowest encoder layers do not train; 0: none
     max_grad_norm: float  # 0 disables clipping
     checkpoint_every: int  # steps between resumable checkpoints; 0: only at the end of each epoch
     device: Device
@@ -94,6 +96,8 @@ class LoopConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}: must be >= 1, got {getattr(self, key)}")
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers: must be >= 0, got {self.freeze_layers}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every}")
         for key in ("lr", "head_lr", "pal_lr"):
@@ -102,6 +106,8 @@ class LoopConfig:
         for key in ("weight_decay", "max_grad_norm"):
             if not (math.isfinite(getattr(self, key)) and getattr(self, key) >= 0):
                 raise ValueError(f"{key}: must be a finite number >= 0, got {getattr(self, key)}")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f"layer_decay: must be in (0, 1] (1: every layer at lr), got {self.layer_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if min(self.heads_only_first, self.heads_only_last) < 0 or (
@@ -192,7 +198,9 @@ class DistConfig:
 
 @dataclass(frozen=True)
 class EnsembleConfig:
-    members: tuple[str, ...]
+    members: tuple[str, ...]  # the candidates: every one is predicted
+    rules: dict[str, str]  # per task, one of the task's rules (mtbert.combine); missing: the task's first
+    select: Literal["all", "greedy"]  # all members, or greedy forward selection per task on dev
 
 
 @dataclass(frozen=True)
@@ -241,6 +249,14 @@ class Config:
         for member in set(self.ensemble.members):
             if self.ensemble.members.count(member) > 1:
                 raise ValueError(f"ensemble.members: {member!r} is listed twice; each member votes once")
+        for task, rule in self.ensemble.rules.items():
+            if task not in self.tasks:
+                raise ValueError(f"ensemble.rules: unknown task {task!r}; allowed: {', '.join(self.tasks)}")
+            if rule not in TASKS[task].rules:
+                raise ValueError(f"ensemble.rules.{task}: got {rule!r}, allowed: {', '.join(TASKS[task].rules)}")
+
+    def ensemble_rule(self, task: str) -> str:
+        return self.ensemble.rules.get(task, TASKS[task].rules[0])
 
     def task_specs(self, names: tuple[str, ...] | list[str] | None = None) -> list[TaskSpec]:
         """The :class:`~mtbert.tasks.TaskSpec` of ``names`` (default: every task) with the heads of ``model.heads``."""

@@ -26,6 +26,17 @@ def pool(hidden: Tensor, mask: Tensor, pooling: str) -> Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def _depth(name: str, layers: int) -> int:
+    """0 for the embeddings, i + 1 for encoder layer i, ``layers + 1`` for anything above (e.g. a pooler)."""
+    parts = name.split(".")
+    if "embeddings" in parts:
+        return 0
+    for i, part in enumerate(parts[:-1]):
+        if part == "layer" and parts[i + 1].isdigit():
+            return int(parts[i + 1]) + 1
+    return layers + 1
+
+
 class MultiTaskModel(nn.Module):
     """Shared encoder + ``heads[task]``; ``forward(task, inputs)`` returns that task's head output.
 
@@ -75,22 +86,42 @@ class MultiTaskModel(nn.Module):
         """The loss of ``task`` on ``batch``: its head's output (in fp32) against the labels, mean over the rows."""
         return self.specs[task].loss(self(task, batch.inputs).float(), batch.labels)
 
-    def param_groups(self, lr: float, head_lr: float, pal_lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(
+        self, lr: float, head_lr: float, pal_lr: float, weight_decay: float, layer_decay: float = 1.0
+    ) -> list[dict]:
         """Optimizer groups, one learning rate per module kind (encoder, heads, PALs); as BERT does, no weight decay
-        on biases and LayerNorm weights (the encoder's and the PALs'), nor on the heads."""
-        decay, no_decay = [], []
+        on biases and LayerNorm weights (the encoder's and the PALs'), nor on the heads.
+
+        ``layer_decay < 1``: layer-wise learning-rate decay (Howard & Ruder 2018; Sun et al. 2019, "How to fine-tune
+        BERT"): the top encoder layer trains at ``lr``, each layer below at ``layer_decay`` times the one above, the
+        embeddings at ``layer_decay ** layers`` × ``lr``.
+        """
+        layers = self.encoder.config.num_hidden_layers
+        encoder: dict[tuple[int, bool], list[nn.Parameter]] = {}
         for name, p in self.shared_parameters():
-            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+            decays = not (p.ndim < 2 or "LayerNorm" in name)
+            encoder.setdefault((_depth(name, layers), decays), []).append(p)
+        groups = [
+            {"params": params, "lr": lr * layer_decay ** max(layers - depth, 0), "weight_decay": weight_decay * decays}
+            for (depth, decays), params in sorted(encoder.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))
+        ]
         pal_decay = [p for p in self.pal_parameters() if p.ndim >= 2]
         pal_no_decay = [p for p in self.pal_parameters() if p.ndim < 2]
-        groups = [
-            {"params": decay, "lr": lr, "weight_decay": weight_decay},
-            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        groups += [
             {"params": self.head_parameters(), "lr": head_lr, "weight_decay": 0.0},
             {"params": pal_decay, "lr": pal_lr, "weight_decay": weight_decay},
             {"params": pal_no_decay, "lr": pal_lr, "weight_decay": 0.0},
         ]
         return [g for g in groups if g["params"]]
+
+    def freeze_lower_layers(self, layers: int) -> None:
+        """Keep the embeddings and the lowest ``layers`` encoder layers as they are (``layers > 0``): no gradient, so
+        the backward stops above them (Lee et al. 2019, "What would Elsa do? Freezing layers during transformer
+        fine-tuning")."""
+        if layers:
+            self.encoder.embeddings.requires_grad_(False)
+            for layer in self.encoder.encoder.layer[:layers]:
+                layer.requires_grad_(False)
 
     def shared_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [(f"encoder.{n}", p) for n, p in self.encoder.named_parameters() if p.requires_grad]

@@ -19,7 +19,6 @@ from sklearn.metrics import accuracy_score
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mtbert.combine import majority_vote, mean, rounded_mean
 from mtbert.data.reader import LabelRule
 from mtbert.heads import build_head, check_dropout
 
@@ -42,11 +41,14 @@ class TaskSpec:
             default.
         decode: head output -> predictions (class index, 0/1 or a score).
         metric_name / metric: scores decoded predictions against gold labels.
-        combine: the ensemble rule, [members, rows] predictions -> [rows].
+        rules: the ensemble rules this task allows (:data:`mtbert.combine.RULES`), the first is the default
+            (the design card's); ``ensemble.rules`` picks one.
         encodings: the allowed encodings, the first is the default. ``single`` sentence; ``cross`` = the pair in one
             sequence ``[CLS] a [SEP] b [SEP]``; ``bi-cosine`` / ``bi-concat`` = each sentence pooled separately, the
             head compares ``cos(u, v)`` or reads ``(u, v, |u - v|)``.
         normalise: maps the metric to [0, 1] for the overall score.
+        classes / probabilities: a classification task's number of classes and head output -> [B, classes]
+            class probabilities (written beside the predictions; 0 / None for a score).
         cosine_scale: a ``bi-cosine`` head outputs ``cos * cosine_scale`` (a score); None: a learnt ``a·cos + b`` logit.
         raw_cosine_losses: losses that need the unclipped cosine; they require the ``bi-cosine`` encoding.
         encoding, loss_name, mlp, head_dropout: the chosen head (see :meth:`configure`); empty means the default.
@@ -61,10 +63,12 @@ class TaskSpec:
     decode: Callable[[Tensor], Tensor]
     metric_name: str
     metric: Callable[[np.ndarray, np.ndarray], float]
-    combine: Callable[[np.ndarray], np.ndarray]
+    rules: tuple[str, ...]
     encodings: tuple[Encoding, ...] = ("single",)
     normalise: Callable[[float], float] = float
     prediction_is_int: bool = True
+    classes: int = 0
+    probabilities: Callable[[Tensor], Tensor] | None = None
     cosine_scale: float | None = None
     raw_cosine_losses: frozenset[str] = frozenset()
     encoding: Encoding = None  # type: ignore[assignment]  # set to encodings[0] when not chosen
@@ -143,6 +147,11 @@ def _cosine_embedding(out: Tensor, y: Tensor) -> Tensor:
     return torch.where(y >= 2.5, 1 - cos, cos.clamp(min=0)).mean()
 
 
+def _binary_probabilities(logit: Tensor) -> Tensor:
+    p = torch.sigmoid(logit)
+    return torch.stack([1 - p, p], dim=-1)
+
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -152,11 +161,17 @@ TASKS: dict[str, TaskSpec] = {
             text_columns=("sentence",),
             label=LabelRule("sentiment", 0, 4, integer=True),
             n_out=5,
-            losses={"ce": lambda out, y: F.cross_entropy(out, y.long())},
+            losses={
+                "ce": lambda out, y: F.cross_entropy(out, y.long()),
+                # label smoothing 0.1 (Szegedy et al. 2016; Müller et al. 2019): targets 0.92 / 0.02
+                "ce-smooth": lambda out, y: F.cross_entropy(out, y.long(), label_smoothing=0.1),
+            },
             decode=lambda out: out.argmax(-1),
             metric_name="acc",
             metric=_accuracy,
-            combine=rounded_mean,
+            rules=("rounded_mean", "mean_probability"),
+            classes=5,
+            probabilities=lambda out: torch.softmax(out, dim=-1),
         ),
         TaskSpec(
             name="para",
@@ -171,7 +186,9 @@ TASKS: dict[str, TaskSpec] = {
             decode=lambda out: (out > 0).long(),
             metric_name="acc",
             metric=_accuracy,
-            combine=majority_vote,
+            rules=("majority_vote", "mean_probability"),
+            classes=2,
+            probabilities=_binary_probabilities,
             encodings=("cross", "bi-cosine", "bi-concat"),
         ),
         TaskSpec(
@@ -184,7 +201,7 @@ TASKS: dict[str, TaskSpec] = {
             decode=lambda out: out.clamp(0.0, 5.0),
             metric_name="pearson",
             metric=_pearson,
-            combine=mean,
+            rules=("mean",),
             encodings=("bi-cosine", "cross", "bi-concat"),
             normalise=lambda r: (1 + r) / 2,
             prediction_is_int=False,

@@ -92,6 +92,7 @@ class Trainer:
         self.recipe, self.loop, self.data, self.group = recipe, loop, data, group or Group()
         self.device = self.group.place(pick_device(loop.device))
         self.model = model.to(self.device)
+        model.freeze_lower_layers(loop.freeze_layers)
         self.amp = autocast_dtype(loop.precision, self.device)
         self.scaler = LossScaler(enabled=self.amp == torch.float16)
         self.sampler = recipe.make_sampler(data.sizes(), data.lengths())
@@ -99,7 +100,7 @@ class Trainer:
         self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device, own)
         self.aggregator = recipe.make_aggregator().to(self.device)
         self.aggregator.bind(self.jacobian.layout, len(recipe.tasks))
-        groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay)
+        groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay, loop.layer_decay)
         # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
         self.optimizer = torch.optim.AdamW(groups, fused=self.device.type in ("cpu", "cuda"))
         total, milestones = self.sampler.steps * loop.epochs, tuple(m * self.sampler.steps for m in loop.milestones)

@@ -64,7 +64,12 @@ def test_predictions_have_one_row_per_input_id_in_order(repro, tiny_raw_dir):
             for split, raw in (("dev", "dev"), ("test", "test-student")):
                 rows = _read(project / f"predictions/{member}/{task}-{split}.csv")
                 expected = [r[1] for r in _read_tsv(tiny_raw_dir / f"{stem}-{raw}.csv")]
-                assert rows[0] == ["id", "prediction"]
+                classes = {"sst": 5, "para": 2}.get(task, 0) if member != "ensemble" else 0
+                assert rows[0] == ["id", "prediction"] + [f"p_{k}" for k in range(classes)]
+                for r in rows[1:] if classes else []:  # a member's class probabilities: its prediction is the likeliest
+                    probabilities = [float(p) for p in r[2:]]
+                    assert probabilities[int(r[1])] >= max(probabilities) - 1e-6  # 6 decimals may tie
+                    assert sum(probabilities) == pytest.approx(1, abs=1e-4)
                 assert [r[0] for r in rows[1:]] == expected
                 values = [float(r[1]) for r in rows[1:]]
                 if task == "sst":
@@ -88,6 +93,38 @@ def test_ensemble_metrics_cover_every_member_and_the_overall_score(repro):
         assert set(scores) == {"sst_acc", "para_acc", "sts_pearson", "overall"}
         expected = (scores["sst_acc"] + scores["para_acc"] + (1 + scores["sts_pearson"]) / 2) / 3
         assert scores["overall"] == pytest.approx(expected)
+
+
+def test_the_ensemble_says_which_members_and_rule_each_task_used(repro):
+    selection = json.loads((repro[0] / "predictions/ensemble/members.json").read_text())
+    every = ["multitask", "finetune-1", "finetune-2"]
+    assert selection == {
+        "select": "all",
+        "tasks": {
+            "sst": {"rule": "rounded_mean", "members": every},
+            "para": {"rule": "majority_vote", "members": every},
+            "sts": {"rule": "mean", "members": every},
+        },
+    }
+
+
+def test_greedy_selection_and_soft_voting_from_params(repro, tmp_path):
+    project = copy_project(repro[0], tmp_path / "p")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["ensemble"].update(select="greedy", rules={"sst": "mean_probability", "para": "mean_probability"})
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run([sys.executable, "stages/ensemble.py"], project)
+    assert "greedy selection on dev (so the ensemble's dev score is optimistic): sst: " in result.stdout
+    selection = json.loads((project / "predictions/ensemble/members.json").read_text())
+    metrics = json.loads((project / "metrics/ensemble.json").read_text())
+    assert selection["select"] == "greedy"
+    for task, key in (("sst", "sst_acc"), ("para", "para_acc"), ("sts", "sts_pearson")):
+        chosen = selection["tasks"][task]["members"]
+        assert chosen and set(chosen) <= {"multitask", "finetune-1", "finetune-2"}
+        # forward selection starts from the best member, so on dev it never scores below any member
+        assert metrics["ensemble"][key] >= max(metrics[m][key] for m in ("multitask", "finetune-1", "finetune-2"))
+        assert metrics["ensemble"][key] >= metrics[chosen[0]][key]
+    assert selection["tasks"]["sst"]["rule"] == "mean_probability"
 
 
 def test_second_repro_is_up_to_date(repro):
@@ -123,7 +160,8 @@ def _swap_rows(rows: list[str]) -> None:
 
 
 def _half_class(rows: list[str]) -> None:
-    rows[2] = rows[2].split(",")[0] + ",2.5"
+    row_id, _, probabilities = rows[2].split(",", 2)
+    rows[2] = f"{row_id},2.5,{probabilities}"  # a class 2.5, the probabilities left as they were
 
 
 @pytest.mark.parametrize(
