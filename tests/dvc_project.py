@@ -36,6 +36,8 @@ def tiny_params(raw_dir: Path, model_dir: Path) -> dict:
     params["finetune"]["seeds"] = [1, 2]
     params["finetune"]["task_steps"] = {}
     params["ensemble"]["members"] = ["multitask", "finetune-1", "finetune-2"]
+    params["ensemble"]["rules"] = {"sst": "rounded_mean", "para": "majority_vote", "sts": "mean"}  # the card's
+    params["ensemble"]["select"] = "all"
     return params
 
 

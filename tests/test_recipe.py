@@ -16,6 +16,7 @@ def test_single_task_pretraining_keeps_only_that_task(prepared, tiny_model_dir):
         prepared,
         tiny_model_dir,
         train={
+            "grad": "sum",  # a surgery method needs several tasks per step
             "task_ratio": {"sst": 1, "para": 0, "sts": 0},
             "multipliers": {"sst": 1, "para": 2, "sts": 3},
             "loss_weights": {"para": 0.5},
@@ -82,7 +83,7 @@ def test_finetuning_is_one_task_with_sum_its_own_steps_and_the_seed(prepared, ti
         ({"loss_weights": {"sst": 0.0, "para": 0.0, "sts": 0.0}}, "train.loss_weights: every training task"),
         ({"loss_weights": {"sst": -1.0}}, "train.loss_weights.sst: expected a finite number >= 0"),
         ({"multipliers": {"sst": 2}, "steps_per_epoch": 5}, "train.multipliers: with sampling 'oversample'"),
-        ({"sampling": "annealed", "anneal_to": 1.5}, "train.anneal_to"),
+        ({"grad": "sum", "sampling": "annealed", "anneal_to": 1.5}, "train.anneal_to"),
         ({"sampling": "sometimes"}, "train.sampling"),
         ({"multipliers": {"sst": 0}, "steps_per_epoch": 0}, "train.multipliers"),
     ],
