@@ -148,6 +148,18 @@ def test_bad_ensemble_options(ensemble, message):
     assert message in error_of(params(ensemble={**PARAMS["ensemble"], **ensemble}))
 
 
+@pytest.mark.parametrize(
+    ("task_lr", "message"),
+    [
+        ({"sts": 0}, "finetune.task_lr.sts: expected a finite number > 0, got 0"),
+        ({"sts": float("inf")}, "finetune.task_lr.sts: expected a finite number > 0, got inf"),
+        ({"mnli": 1e-5}, "finetune.task_lr: unknown task 'mnli'; allowed: sst, para, sts"),
+    ],
+)
+def test_bad_per_task_fine_tuning_rates(task_lr, message):
+    assert message in error_of(params(finetune={**PARAMS["finetune"], "task_lr": task_lr}))
+
+
 def test_a_task_without_a_rule_gets_its_first():
     cfg = config_from_dict(params(ensemble={**PARAMS["ensemble"], "rules": {"sst": "mean_probability"}}))
     assert [cfg.ensemble_rule(t) for t in ("sst", "para", "sts")] == ["mean_probability", "majority_vote", "mean"]

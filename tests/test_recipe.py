@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import tiny_config
 
@@ -62,13 +64,22 @@ def test_finetuning_is_one_task_with_sum_its_own_steps_and_the_seed(prepared, ti
         prepared,
         tiny_model_dir,
         train={"grad": "pcgrad", "sampling": "oversample"},
-        finetune={"batch_size": 6, "steps_per_epoch": 9, "task_steps": {"para": 2}, "seeds": [3, 4]},
+        finetune={
+            "batch_size": 6,
+            "steps_per_epoch": 9,
+            "task_steps": {"para": 2},
+            "seeds": [3, 4],
+            "lr": 1e-4,
+            "task_lr": {"sst": 2e-5},
+        },
         ensemble={"members": ["multitask", "finetune-4"]},
     )
     para, sst = Recipe.finetune(cfg, "para", 4), Recipe.finetune(cfg, "sst", 3)
     assert (para.tasks, para.batch_sizes, para.grad, para.sampling) == (("para",), {"para": 6}, "sum", "oversample")
     assert (para.steps_per_epoch, para.seed, sst.steps_per_epoch, sst.seed) == (2, 4, 9, 3)
-    assert para.loop is cfg.finetune
+    assert para.loop == cfg.finetune  # a task without its own rate: the section's loop settings
+    assert (para.loop.lr, sst.loop.lr) == (1e-4, 2e-5)
+    assert dataclasses.replace(sst.loop, lr=1e-4) == cfg.finetune  # nothing else changes
     assert len(all_recipes(cfg)) == 1 + 3 * 2
 
 

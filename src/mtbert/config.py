@@ -149,6 +149,7 @@ class PretrainConfig(LoopConfig):
 class FinetuneConfig(LoopConfig):
     seeds: tuple[int, ...]  # one model per seed; each is the ensemble member finetune-<seed>
     task_steps: dict[str, int]  # per-task steps_per_epoch
+    task_lr: dict[str, float]  # per-task encoder learning rate (missing: lr)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -225,6 +226,7 @@ class Config:
             "train.multipliers": self.train.multipliers,
             "train.loss_weights": self.train.loss_weights,
             "finetune.task_steps": self.finetune.task_steps,
+            "finetune.task_lr": self.finetune.task_lr,
             "model.heads": self.model.heads,
         }
         for key, mapping in per_task.items():
@@ -237,6 +239,9 @@ class Config:
         for task, value in self.finetune.task_steps.items():
             if value < 0:
                 raise ValueError(f"finetune.task_steps.{task}: expected an integer >= 0, got {value!r}")
+        for task, value in self.finetune.task_lr.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"finetune.task_lr.{task}: expected a finite number > 0, got {value!r}")
         for task in self.model.heads:
             with prefixed(f"model.heads.{task}."):
                 self.task_specs([task])

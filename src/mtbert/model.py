@@ -102,8 +102,12 @@ class MultiTaskModel(nn.Module):
             decays = not (p.ndim < 2 or "LayerNorm" in name)
             encoder.setdefault((_depth(name, layers), decays), []).append(p)
         groups = [
-            {"params": params, "lr": lr * layer_decay ** max(layers - depth, 0), "weight_decay": weight_decay * decays}
-            for (depth, decays), params in sorted(encoder.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))
+            {
+                "params": params,
+                "lr": lr * layer_decay ** max(layers - depth, 0),
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+            for (depth, decays), params in encoder.items()
         ]
         pal_decay = [p for p in self.pal_parameters() if p.ndim >= 2]
         pal_no_decay = [p for p in self.pal_parameters() if p.ndim < 2]

@@ -55,11 +55,16 @@ def predict_split(
         if probs is not None:
             probs[rows] = spec.probabilities(logits.float()).cpu().numpy()
     model.train(was_training)
-    finite = np.isfinite(out) if probs is None else np.isfinite(out) & np.isfinite(probs).all(axis=1)
-    missing = np.flatnonzero(~finite)
+    missing = np.flatnonzero(~finite_rows(out, probs))
     if len(missing):
         raise DataError(f"{spec.name}: no finite prediction for {len(missing)} rows (first: row {missing[0]})")
     return SplitPredictions(out, probs)
+
+
+def finite_rows(values: np.ndarray, probabilities: np.ndarray | None) -> np.ndarray:
+    """True for each row whose prediction (and every class probability, if given) is finite."""
+    finite = np.isfinite(values)
+    return finite if probabilities is None else finite & np.isfinite(probabilities).all(axis=1)
 
 
 def evaluate(
@@ -89,7 +94,7 @@ def write_predictions(
     in input order; refuses to write a value that is not finite."""
     if len(values) != len(ids) or (probabilities is not None and len(probabilities) != len(ids)):
         raise DataError.at(path, problem=f"refusing to write {len(values)} predictions for {len(ids)} ids")
-    finite = np.isfinite(values) if probabilities is None else np.isfinite(values) & np.isfinite(probabilities).all(1)
+    finite = finite_rows(values, probabilities)
     if not finite.all():
         raise DataError.at(path, problem=f"refusing to write non-finite predictions (id {ids[np.argmin(finite)]!r})")
     header = ["id", "prediction"] + ([] if probabilities is None else probability_columns(probabilities.shape[1]))

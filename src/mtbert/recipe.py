@@ -9,6 +9,7 @@ a sampler, so their own rules apply, and raises ``ValueError("<key>: <problem>")
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,7 +90,8 @@ class Recipe:
 
     @classmethod
     def finetune(cls, cfg: Config, task: str, seed: int) -> Recipe:
-        """Stage 2: ``task`` alone with sum and round-robin batches, ``seed`` and the task's steps per epoch."""
+        """Stage 2: ``task`` alone with sum and round-robin batches, ``seed``, the task's steps per epoch and its
+        encoder learning rate."""
         ft = cfg.finetune
         with _config_error("finetune."):
             return cls(
@@ -103,7 +105,7 @@ class Recipe:
                 loss_weights={},
                 steps_per_epoch=ft.task_steps.get(task, ft.steps_per_epoch),
                 seed=seed,
-                loop=ft,
+                loop=dataclasses.replace(ft, lr=ft.task_lr.get(task, ft.lr)),
                 eval_batch_size=cfg.predict.batch_size,
             )
 
