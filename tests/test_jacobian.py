@@ -78,7 +78,7 @@ def test_reduce_in_one_process_keeps_used_gradients_and_releases_unused_ones(pre
     model, data, step = setup(prepared, tiny_model_dir)
     task, rows = step[0]
     expected = expected_gradients(model, data, task, rows)[1]
-    own = model.head_parameters()
+    own = {name: model.task_parameters(name) for name in data.tasks}
     jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
     jacobian.zero()
     loss = model.task_loss(task, data.batch(task, rows))
@@ -94,7 +94,8 @@ def test_reduce_in_one_process_keeps_used_gradients_and_releases_unused_ones(pre
 def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, tiny_model_dir):
     model, data, step = setup(prepared, tiny_model_dir)
     task, rows = step[0]
-    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), model.head_parameters())
+    own = {name: model.task_parameters(name) for name in data.tasks}
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
     jacobian.zero()
     loss = model.task_loss(task, data.batch(task, rows))
     jacobian.backward(task, loss, 2 * len(rows), share=0.5, factor=1024.0)
@@ -107,3 +108,26 @@ def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, 
     assert jacobian.counts[0] == 2 * len(rows) and jacobian.task_losses()[task] == 0.5 * loss.item()
     jacobian.matrix[1, 0] = float("inf")
     assert not jacobian.unscale(1024.0)
+
+
+def test_weigh_own_scales_each_tasks_own_gradients_by_its_weight(prepared, tiny_model_dir):
+    """A loss-weighting method weighs a task's head as a weighted sum of the losses would."""
+    model, data, step = setup(prepared, tiny_model_dir)
+    own = {name: model.task_parameters(name) for name in data.tasks}
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
+    jacobian.zero()
+    for task, rows in step:
+        jacobian.backward(task, model.task_loss(task, data.batch(task, rows)), len(rows))
+    jacobian.reduce(Group())
+    before = {id(p): p.grad.clone() for params in own.values() for p in params if p.grad is not None}
+    weights = torch.tensor([0.5, 2.0, 3.0], dtype=torch.float64)[: len(data.tasks)]
+    jacobian.weigh_own(weights)
+    checked = 0
+    for i, (task, params) in enumerate(own.items()):  # a parameter-free head (cosine STS) has nothing to weigh
+        for p in [p for p in params if id(p) in before]:
+            checked += 1
+            torch.testing.assert_close(p.grad, weights[i].item() * before[id(p)])
+    assert checked >= 2
+    weighted = {i: p.grad.clone() for i, p in enumerate(jacobian.own) if p.grad is not None}
+    jacobian.weigh_own(None)  # gradient methods: nothing changes
+    assert all(torch.equal(jacobian.own[i].grad, g) for i, g in weighted.items())

@@ -153,6 +153,17 @@ def test_pal_parameters_are_neither_shared_nor_heads(pal_model):
     assert shared == {id(p) for p in pal_model.encoder.parameters()}
 
 
+def test_task_parameters_split_heads_and_pals_by_task(pal_model):
+    """Each task's own parameters (a loss-weighting method weighs them) are its head and its PAL, and together the
+    tasks' own parameters are exactly the heads and the PALs."""
+    own = {task: {id(p) for p in pal_model.task_parameters(task)} for task in pal_model.specs}
+    assert all(own.values())
+    assert sum(len(ids) for ids in own.values()) == len(set().union(*own.values()))  # disjoint
+    assert set().union(*own.values()) == {id(p) for p in pal_model.head_parameters() + pal_model.pal_parameters()}
+    assert {id(p) for p in pal_model.heads["sst"].parameters()} <= own["sst"]
+    assert {id(p) for p in pal_model.pals.encode["sst"].parameters()} <= own["sst"]
+
+
 def test_only_the_active_tasks_pal_gets_a_gradient(pal_model):
     pal_model.train()
     pal_model("sst", inputs()).sum().backward()

@@ -89,6 +89,57 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(
     assert replayed == [0, 1]
 
 
+NEW_METHODS = ["upgrad", "dualproj", "cagrad", "nashmtl", "config", "fairgrad", "uncertainty", "famo"]
+
+
+@pytest.mark.parametrize("name", NEW_METHODS)
+def test_every_method_resumes_exactly_after_a_kill_mid_epoch(prepared, tiny_model_dir, tmp_path, monkeypatch, name):
+    """Killed after the step-2 checkpoint, resumed: the method's state (Nash-MTL's α, FAMO's logits, Adam state and
+    previous losses, the log-variances) comes back from the checkpoint and the run ends as an uninterrupted one."""
+    reference = make_trainer(prepared, tiny_model_dir, name).fit()
+    checkpoints = Checkpointer(tmp_path / "ckpt", "key")
+    real_step, calls = Trainer.step, {"n": 0}
+
+    def dying_step(self, plan, global_step):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_step(self, plan, global_step)
+
+    monkeypatch.setattr(Trainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(prepared, tiny_model_dir, name).fit(checkpoints)
+    monkeypatch.setattr(Trainer, "step", real_step)
+    resumed = make_trainer(prepared, tiny_model_dir, name)
+    assert resumed.fit(checkpoints).history == reference.history
+    state = resumed.aggregator.state_dict()
+    if name in ("nashmtl", "uncertainty", "famo"):  # stateful: the state moved, so the test compared something
+        assert state and all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_loss_weighting_weighs_each_tasks_head_by_its_weight(prepared, tiny_model_dir):
+    """FAMO's first step weighs the task losses ∝ 1/L: each head's gradient is that weight times its plain one."""
+    plain = make_trainer(prepared, tiny_model_dir, "sum", max_grad_norm=0.0)
+    famo = make_trainer(prepared, tiny_model_dir, "famo", max_grad_norm=0.0)
+    step = plain.sampler.epoch(0)[0]
+    grads = {}
+    for trainer in (plain, famo):
+        torch.manual_seed(0)
+        real_step = trainer.optimizer.step
+        trainer.optimizer.step = lambda: None  # keep the gradients of the step
+        trainer.optimizer.zero_grad = lambda set_to_none=True: None
+        trainer.step(step, 0)
+        trainer.optimizer.step = real_step
+        grads[trainer is famo] = {t: [p.grad.clone() for p in trainer.model.task_parameters(t)] for t in ("sst", "sts")}
+    weights = famo.aggregator.own_weights
+    losses = famo.jacobian.losses.double()
+    torch.testing.assert_close(weights, (1 / losses) / (1 / losses).sum())
+    for task in ("sst", "sts"):
+        i = famo.jacobian.index[task]
+        for g_plain, g_famo in zip(grads[False][task], grads[True][task], strict=True):
+            torch.testing.assert_close(g_famo, weights[i].item() * g_plain.to(g_famo.dtype), rtol=1e-5, atol=1e-8)
+
+
 def test_checkpoint_of_another_run_is_not_resumed(prepared, tiny_model_dir, tmp_path):
     old = make_trainer(prepared, tiny_model_dir).fit(Checkpointer(tmp_path, "old"))
     new = make_trainer(prepared, tiny_model_dir, lr=1e-2).fit(Checkpointer(tmp_path, "new"))
@@ -114,7 +165,7 @@ def test_every_gradient_methods_direction_is_what_the_optimizer_applies(prepared
     trainer.step(trainer.sampler.epoch(0)[0], 0)
     # The same method, fresh, on the Jacobian the step built: the direction the step must have applied.
     direction = Recipe.pretrain(trainer_config(prepared, tiny_model_dir, name, options)).make_aggregator()(
-        trainer.jacobian.matrix, trainer.jacobian.counts
+        trainer.jacobian.matrix, trainer.jacobian.counts, trainer.jacobian.losses
     )
     wd = torch.cat([torch.full((p.numel(),), decay[id(p)]) for p in shared])
     # AdamW's first step, by its definition: p <- p (1 - lr wd) - lr m^/(sqrt(v^) + eps), m^ = g, v^ = g^2.

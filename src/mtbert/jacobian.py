@@ -29,13 +29,14 @@ class JacobianStep:
         shared: list[tuple[str, nn.Parameter]],
         tasks: tuple[str, ...],
         device: torch.device,
-        own: list[nn.Parameter] = (),
+        own: dict[str, list[nn.Parameter]] | None = None,
     ) -> None:
         self.names = [name for name, _ in shared]
         self.params = [p for _, p in shared]
         self.sizes = [p.numel() for p in self.params]
-        self.own = list(own)
         self.index = {task: i for i, task in enumerate(tasks)}
+        self.own = [p for params in (own or {}).values() for p in params]
+        self._own_task = [self.index[task] for task, params in (own or {}).items() for _ in params]
         width, n_tasks = sum(self.sizes), len(tasks)
         own_sizes = [p.numel() for p in self.own]
         self.buffer = torch.zeros(n_tasks * width + sum(own_sizes) + n_tasks + len(self.own), device=device)
@@ -87,6 +88,16 @@ class JacobianStep:
         group.all_reduce_(self.buffer)
         for p, view, used in zip(self.own, self._own_grads, self._used.tolist(), strict=True):
             p.grad = view if used else None
+
+    def weigh_own(self, weights: Tensor | None) -> None:
+        """Multiply each task's own parameters' gradients by that task's weight (a loss-weighting method's
+        ``own_weights``); None: leave them."""
+        if weights is None:
+            return
+        factors = weights.tolist()
+        for p, task in zip(self.own, self._own_task, strict=True):
+            if p.grad is not None:
+                p.grad.mul_(factors[task])
 
     def unscale(self, scale: float) -> bool:
         """Undo the loss scale; whether every gradient is finite (the same answer on every process after

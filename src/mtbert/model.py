@@ -136,6 +136,11 @@ class MultiTaskModel(nn.Module):
     def pal_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.pals.parameters() if p.requires_grad] if self.pals else []
 
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """The trainable parameters only ``task`` uses: its head and its PAL."""
+        pals = [] if self.pals is None else [m[task] for m in (self.pals.encode, self.pals.decode, self.pals.attention)]
+        return [p for module in [self.heads[task], *pals] for p in module.parameters() if p.requires_grad]
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         # contiguous() copies tied/shared views so safetensors accepts them.

@@ -6,7 +6,8 @@ A step (:meth:`Trainer.step`):
    the shared parameters (:class:`~mtbert.jacobian.JacobianStep`); each head keeps its own task's gradient;
    with several processes each computes its slice of every batch and one all-reduce sums the shares
    (:mod:`mtbert.distributed`); with fp16 the losses are scaled and the Jacobian unscaled (:mod:`mtbert.scaling`);
-2. aggregation: ``direction = aggregator(J, counts)``, the same on every process;
+2. aggregation: ``direction = aggregator(J, counts, losses)``, the same on every process (a loss-weighting method
+   also weighs each task's own parameters' gradients: ``own_weights``);
 3. the direction becomes the shared parameters' ``.grad``; clip, step, schedule.
 
 After each epoch the dev metrics decide the best epoch, whose weights are saved once, when they improve; training
@@ -96,7 +97,7 @@ class Trainer:
         self.amp = autocast_dtype(loop.precision, self.device)
         self.scaler = LossScaler(enabled=self.amp == torch.float16)
         self.sampler = recipe.make_sampler(data.sizes(), data.lengths())
-        own = model.head_parameters() + model.pal_parameters()
+        own = {task: model.task_parameters(task) for task in recipe.tasks}
         self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device, own)
         self.aggregator = recipe.make_aggregator().to(self.device)
         self.aggregator.bind(self.jacobian.layout, len(recipe.tasks))
@@ -140,7 +141,8 @@ class Trainer:
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
             self.jacobian.write(None)
         else:
-            self.jacobian.write(self.aggregator(self.jacobian.matrix, self.jacobian.counts))
+            self.jacobian.write(self.aggregator(self.jacobian.matrix, self.jacobian.counts, self.jacobian.losses))
+            self.jacobian.weigh_own(self.aggregator.own_weights)
             self.stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)

@@ -12,8 +12,14 @@ from mtbert.aggregators import AGGREGATOR_NAMES, Aggregator, make_aggregator
 
 OPTIONS = {"weighted": {"weights": [1.0, 0.5, 2.0]}}
 COUNTS = torch.tensor([3.0, 1.0, 2.0])
+LOSSES = torch.tensor([1.0, 2.0, 4.0])  # read by the loss-weighting methods (uncertainty, famo) only
 
 SQRT2, SQRT5 = math.sqrt(2.0), math.sqrt(5.0)
+# Nash-MTL and FairGrad (alpha = 1) on the "conflict" Gramian: G w = 1/w, i.e. 10a - 4b = 1/a, -4a + 2b = 1/b. The
+# second gives b = a + sqrt(a² + 1/2); into the first, 6a² - 1 = 4a sqrt(a² + 1/2), so 20a⁴ - 20a² + 1 = 0 and
+# a² = (5 + 2√5)/10 (the root with 6a² >= 1).
+BARGAIN_A = math.sqrt((5.0 + 2.0 * SQRT5) / 10.0)
+BARGAIN = [BARGAIN_A, BARGAIN_A + math.sqrt(BARGAIN_A**2 + 0.5)]
 
 # Each case: (J, its Gramian by hand, counts, options, weights derived by hand for every aggregator).
 HAND_CASES = {
@@ -23,7 +29,7 @@ HAND_CASES = {
         [[2.0, 1.0, 2.0, 1.0], [-1.0, 0.0, -1.0, 0.0]],
         [[10.0, -4.0], [-4.0, 2.0]],
         [2.0, 1.0],
-        {"weighted": {"weights": [2.0, 0.5]}},
+        {"weighted": {"weights": [2.0, 0.5]}, "cagrad": {"c": 0.0}, "nashmtl": {"max_norm": 0.0}},
         {
             "sum": [1.0, 1.0],
             "weighted": [2.0, 0.5],
@@ -40,6 +46,19 @@ HAND_CASES = {
             "imtlg": [1.0 / (1.0 + SQRT5), SQRT5 / (1.0 + SQRT5)],
             # σ_min G^{-1/2} 1/2 with σ_min = 2 - √2: (2 - √2)/2 · (1, 2).
             "alignedmtl": [1.0 - 1.0 / SQRT2, 2.0 - SQRT2],
+            # Each row projected onto the dual cone (as PCGrad's projections here: each stays on the other's side),
+            # then averaged: ½(1.4, 3).
+            "upgrad": [0.7, 1.5],
+            # The mean ½(g0 + g1) has m·g1 = -1 < 0: m + (1/||g1||²) g1 = ½ g0 + g1 (and then m·g0 = 1 >= 0).
+            "dualproj": [0.5, 1.0],
+            "cagrad": [0.5, 0.5],  # c = 0: the mean
+            "nashmtl": BARGAIN,  # max_norm 0: α itself
+            "fairgrad": BARGAIN,  # alpha = 1: the same condition G w = 1/w
+            # Cosines C = [[1, -2/√5], [-2/√5, 1]] give pinv(C) 1 ∝ (1, 1), so b ∝ (1/√10, 1/√2); scaled by
+            # 1ᵀGb / bᵀGb: ((5 + √5)/10, (1 + √5)/2).
+            "config": [(5.0 + SQRT5) / 10.0, (1.0 + SQRT5) / 2.0],
+            "uncertainty": [1.0, 1.0],  # first step: s = 0
+            "famo": [2.0 / 3.0, 1.0 / 3.0],  # first step: uniform z, so w ∝ 1/L with L = (1, 2)
         },
     ),
     # Three orthogonal rows of norms 1, 2, 4: G = diag(1, 4, 16).
@@ -47,7 +66,7 @@ HAND_CASES = {
         [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0]],
         [[1.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 16.0]],
         [3.0, 1.0, 2.0],
-        OPTIONS,
+        {**OPTIONS, "cagrad": {"c": 0.0}, "nashmtl": {"max_norm": 0.0}},
         {
             "sum": [1.0, 1.0, 1.0],
             "weighted": [1.0, 0.5, 2.0],
@@ -57,11 +76,21 @@ HAND_CASES = {
             "mgda": [16.0 / 21.0, 4.0 / 21.0, 1.0 / 21.0],  # ∝ 1/||g_i||²
             "imtlg": [4.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0],  # ∝ 1/||g_i||
             "alignedmtl": [1.0 / 3.0, 1.0 / 6.0, 1.0 / 12.0],  # σ_min/3 · 1/||g_i||, σ_min = 1
+            "upgrad": [1.0 / 3.0] * 3,  # no conflict: every row is in the dual cone already, the mean
+            "dualproj": [1.0 / 3.0] * 3,  # the mean is in the dual cone
+            "cagrad": [1.0 / 3.0] * 3,  # c = 0: the mean
+            "nashmtl": [1.0, 0.5, 0.25],  # G w = 1/w with G = diag(1, 4, 16)
+            "fairgrad": [1.0, 0.5, 0.25],
+            "config": [7.0 / 3.0, 7.0 / 6.0, 7.0 / 12.0],  # b = (1, 1/2, 1/4), 1ᵀGb = 7, bᵀGb = 3
+            "uncertainty": [1.0, 1.0, 1.0],
+            "famo": [4.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0],  # ∝ 1/L, L = (1, 2, 4)
         },
     ),
 }
 # MGDA's Frank-Wolfe (default stopping constants) gets these weights to ~1e-5; the others are exact in float64.
-HAND_TOL = {"mgda": 1e-3}
+# UPGrad and DualProj regularise the normalised Gramian (reg_eps 1e-4), FairGrad's least squares stops at scipy's
+# tolerances, Nash-MTL adds a 1e-8 ridge to the normalised Gramian: within ~1e-4, ~1e-6 and ~3e-7 here.
+HAND_TOL = {"mgda": 1e-3, "upgrad": 1e-3, "dualproj": 1e-3, "fairgrad": 1e-5, "nashmtl": 1e-6, "famo": 1e-7}
 
 
 def _make(name: str) -> Aggregator:
@@ -72,7 +101,7 @@ def _make(name: str) -> Aggregator:
 def test_output_shape_dtype_and_last_gramian(name: str) -> None:
     J = torch.randn(3, 7, generator=torch.Generator().manual_seed(3))
     agg = _make(name)
-    out = agg(J, COUNTS)
+    out = agg(J, COUNTS, LOSSES)
     assert out.shape == (7,)
     assert out.dtype == J.dtype
     assert agg.last_gramian is not None
@@ -88,7 +117,7 @@ def test_output_is_hand_computed_weights_times_J(name: str, case: str) -> None:
     expected = torch.tensor(table[name], dtype=torch.float64)  # a new aggregator needs its hand weights here
     tol = HAND_TOL.get(name, 1e-12)
     agg = make_aggregator(name, **options.get(name, {}))
-    out = agg(J, torch.tensor(counts))
+    out = agg(J, torch.tensor(counts), LOSSES[: len(rows)])
 
     torch.testing.assert_close(out, expected @ J, atol=tol, rtol=0)
     torch.testing.assert_close(agg.last_gramian, torch.tensor(gramian, dtype=torch.float64), atol=0, rtol=0)
@@ -102,7 +131,7 @@ def test_output_is_hand_computed_weights_times_J(name: str, case: str) -> None:
 @pytest.mark.parametrize("name", AGGREGATOR_NAMES)
 def test_no_autograd_graph(name: str) -> None:
     J = torch.randn(3, 4, requires_grad=True)
-    out = _make(name)(J, COUNTS)
+    out = _make(name)(J, COUNTS, LOSSES)
     assert not out.requires_grad
 
 
@@ -132,7 +161,7 @@ def test_gramian_computed_once_and_J_read_only_twice(name: str) -> None:
     J = torch.randn(3, 6, generator=torch.Generator().manual_seed(5))
     agg = _make(name)
     with _ReadsOf(J) as reads:
-        agg(J, COUNTS)
+        agg(J, COUNTS, LOSSES)
     assert len(reads.shapes) == 2, reads.shapes
     gramian_shape, output_shape = reads.shapes
     assert gramian_shape == (3, 3)
@@ -151,6 +180,17 @@ def test_gramian_computed_once_and_J_read_only_twice(name: str) -> None:
 def test_invalid_inputs(J: torch.Tensor, counts: torch.Tensor | None, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make_aggregator("sum")(J, counts)
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "famo"])
+def test_loss_weighting_methods_need_finite_losses_of_every_task(name: str) -> None:
+    J = torch.randn(3, 4)
+    with pytest.raises(ValueError, match="needs `losses`"):
+        make_aggregator(name)(J, COUNTS)
+    with pytest.raises(ValueError, match=r"losses must have shape \[T\]=\[3\]"):
+        make_aggregator(name)(J, COUNTS, LOSSES[:2])
+    with pytest.raises(ValueError, match="losses must be finite"):
+        make_aggregator(name)(J, COUNTS, torch.tensor([1.0, float("nan"), 2.0]))
 
 
 def test_bind_validates_layout() -> None:

@@ -2,7 +2,24 @@ import pytest
 
 from mtbert.aggregators import AGGREGATOR_NAMES, Aggregator, aggregator_options, make_aggregator
 
-EXPECTED_NAMES = ("alignedmtl", "gradvac", "imtlg", "mgda", "pcgrad", "sum", "swpcgrad", "weighted")
+EXPECTED_NAMES = (
+    "alignedmtl",
+    "cagrad",
+    "config",
+    "dualproj",
+    "fairgrad",
+    "famo",
+    "gradvac",
+    "imtlg",
+    "mgda",
+    "nashmtl",
+    "pcgrad",
+    "sum",
+    "swpcgrad",
+    "uncertainty",
+    "upgrad",
+    "weighted",
+)
 
 
 def test_names_sorted_and_complete() -> None:

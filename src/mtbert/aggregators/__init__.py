@@ -9,18 +9,27 @@ task's loss w.r.t. the flattened shared parameters) to an update direction of sh
     aggregator.last_gramian                # J Jᵀ of that call
     aggregator.last_stats                  # method-specific diagnostics
 
-Names (``AGGREGATOR_NAMES``): ``alignedmtl``, ``gradvac``, ``imtlg``, ``mgda``, ``pcgrad``, ``sum``,
-``swpcgrad``, ``weighted``. ``sum``, ``weighted``, ``pcgrad``, ``swpcgrad`` and ``gradvac`` output a
-sum of (modified) task gradients; ``mgda``, ``imtlg`` and ``alignedmtl`` (from torchjd) output a
-convex / mean-scaled combination.
+Names (``AGGREGATOR_NAMES``): ``alignedmtl``, ``cagrad``, ``config``, ``dualproj``, ``fairgrad``, ``famo``,
+``gradvac``, ``imtlg``, ``mgda``, ``nashmtl``, ``pcgrad``, ``sum``, ``swpcgrad``, ``uncertainty``, ``upgrad``,
+``weighted``. ``sum``, ``weighted``, ``pcgrad``, ``swpcgrad``, ``gradvac``, ``config`` and ``uncertainty``
+output a sum of (modified or weighted) task gradients; ``mgda``, ``imtlg``, ``alignedmtl``, ``upgrad``,
+``dualproj``, ``cagrad``, ``famo`` a convex / mean-scaled combination; ``nashmtl`` and ``fairgrad`` weights
+that solve their own equations. ``uncertainty`` and ``famo`` weigh by the task losses (``requires_losses``)
+and keep state; ``nashmtl`` and ``gradvac`` keep state too; all of it is in ``state_dict``.
 """
 
 from ._alignedmtl import AlignedMTL
 from ._base import Aggregator, GramianWeightedAggregator, Layout
+from ._cagrad import CAGrad
+from ._config import ConFIG
+from ._dualcone import DualProj, UPGrad
+from ._fairgrad import FairGrad
 from ._gradvac import GradVac
 from ._groups import GROUPINGS, build_groups, group_key
 from ._imtlg import IMTLG
+from ._lossweights import FAMO, Uncertainty
 from ._mgda import MGDA
+from ._nashmtl import NashMTL
 from ._pcgrad import PCGrad
 from ._registry import AGGREGATOR_NAMES, aggregator_options, make_aggregator
 from ._sum import Sum, Weighted
@@ -28,17 +37,25 @@ from ._swpcgrad import SampleWeightedPCGrad
 
 __all__ = [
     "AGGREGATOR_NAMES",
+    "FAMO",
     "GROUPINGS",
     "IMTLG",
     "MGDA",
     "Aggregator",
     "AlignedMTL",
+    "CAGrad",
+    "ConFIG",
+    "DualProj",
+    "FairGrad",
     "GradVac",
     "GramianWeightedAggregator",
     "Layout",
+    "NashMTL",
     "PCGrad",
     "SampleWeightedPCGrad",
     "Sum",
+    "UPGrad",
+    "Uncertainty",
     "Weighted",
     "aggregator_options",
     "build_groups",

@@ -48,9 +48,10 @@ def draw_orders(n_tasks: int, generator: torch.Generator) -> list[list[int]]:
 class Aggregator(nn.Module, ABC):
     """Base class of all aggregators.
 
-    Call it as ``aggregator(J, counts)``: ``J`` is a float Jacobian of shape ``[T, P]``, ``counts``
-    an optional ``[T]`` tensor with the number of samples of each task in this step (only some
-    methods use it). The result has shape ``[P]``, the dtype and device of ``J``.
+    Call it as ``aggregator(J, counts, losses)``: ``J`` is a float Jacobian of shape ``[T, P]``,
+    ``counts`` an optional ``[T]`` tensor with the number of samples of each task in this step,
+    ``losses`` an optional ``[T]`` tensor with each task's loss (only some methods use them). The
+    result has shape ``[P]``, the dtype and device of ``J``.
 
     After each call:
 
@@ -64,6 +65,8 @@ class Aggregator(nn.Module, ABC):
 
     #: Whether ``forward`` requires ``counts``.
     requires_counts: bool = False
+    #: Whether ``forward`` requires ``losses`` (loss-weighting methods: uncertainty, FAMO).
+    requires_losses: bool = False
     #: Whether the output is a fixed linear combination of the rows, so a step may hold any subset of the tasks
     #: (one task per step included); methods that compare task gradients need every task in each step.
     linear: bool = False
@@ -72,6 +75,9 @@ class Aggregator(nn.Module, ABC):
         super().__init__()
         self.last_gramian: Tensor | None = None
         self.last_stats: dict[str, Tensor] = {}
+        #: ``[T]`` factors for each task's own parameters' gradients (heads, PALs) after the last call: a method that
+        #: weighs whole task losses weighs them too; None (the default) leaves them as they are.
+        self.own_weights: Tensor | None = None
 
     def bind(self, layout: Layout, n_tasks: int) -> None:
         """Informs the aggregator of the shared parameters' ``(name, numel)`` in the column order of
@@ -83,12 +89,23 @@ class Aggregator(nn.Module, ABC):
         """Clears the state of stateful methods (a no-op for stateless ones)."""
 
     @torch.no_grad()
-    def forward(self, J: Tensor, counts: Tensor | None = None) -> Tensor:
+    def forward(self, J: Tensor, counts: Tensor | None = None, losses: Tensor | None = None) -> Tensor:
         self._check_inputs(J, counts)
+        if losses is not None:
+            self.read_losses(_checked_losses(losses, J.shape[0]))
+        elif self.requires_losses:
+            raise ValueError(
+                f"{type(self).__name__} needs `losses` (each task's loss in this step): call it as "
+                "aggregator(J, counts, losses)."
+            )
         gramian = self._compute_gramian(J)
         self.last_gramian = gramian
         self.last_stats = {}
         return self._aggregate(J, gramian, counts)
+
+    def read_losses(self, losses: Tensor) -> None:
+        """Receives the step's ``[T]`` task losses (float64, CPU) before aggregation; loss-weighting methods keep
+        what they need in buffers. Default: ignored."""
 
     def _compute_gramian(self, J: Tensor) -> Tensor:
         """Computes ``J Jᵀ`` (the only full pass over ``J`` besides the output). Grouped methods
@@ -166,6 +183,15 @@ class RandomOrderMixin:
         orders = [draw_orders(n_tasks, generator) for _ in range(n_draws)]
         self.rng_state.copy_(generator.get_state())
         return orders
+
+
+def _checked_losses(losses: Tensor, n_tasks: int) -> Tensor:
+    if losses.shape != (n_tasks,):
+        raise ValueError(f"losses must have shape [T]=[{n_tasks}]. Found losses.shape={tuple(losses.shape)}.")
+    values = losses.detach().to(device="cpu", dtype=torch.float64)
+    if not torch.isfinite(values).all():
+        raise ValueError(f"losses must be finite. Found losses={values.tolist()}.")
+    return values
 
 
 def _check_layout(layout: Layout) -> None:

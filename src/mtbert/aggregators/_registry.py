@@ -7,21 +7,35 @@ from typing import Any
 
 from ._alignedmtl import AlignedMTL
 from ._base import Aggregator
+from ._cagrad import CAGrad
+from ._config import ConFIG
+from ._dualcone import DualProj, UPGrad
+from ._fairgrad import FairGrad
 from ._gradvac import GradVac
 from ._imtlg import IMTLG
+from ._lossweights import FAMO, Uncertainty
 from ._mgda import MGDA
+from ._nashmtl import NashMTL
 from ._pcgrad import PCGrad
 from ._sum import Sum, Weighted
 from ._swpcgrad import SampleWeightedPCGrad
 
 _REGISTRY: dict[str, type[Aggregator]] = {
     "alignedmtl": AlignedMTL,
+    "cagrad": CAGrad,
+    "config": ConFIG,
+    "dualproj": DualProj,
+    "fairgrad": FairGrad,
+    "famo": FAMO,
     "gradvac": GradVac,
     "imtlg": IMTLG,
     "mgda": MGDA,
+    "nashmtl": NashMTL,
     "pcgrad": PCGrad,
     "sum": Sum,
     "swpcgrad": SampleWeightedPCGrad,
+    "uncertainty": Uncertainty,
+    "upgrad": UPGrad,
     "weighted": Weighted,
 }
 

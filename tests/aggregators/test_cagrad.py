@@ -1,0 +1,61 @@
+"""CAGrad (Liu et al. 2021): c = 0 is the mean; the worst task's gain is what the method maximises; torchjd golden."""
+
+import re
+
+import pytest
+import torch
+from torchjd.aggregation import CAGrad as TorchJDCAGrad
+
+from mtbert.aggregators import make_aggregator
+
+F64 = torch.float64
+
+
+def conflicting(seed: int) -> torch.Tensor:
+    J = torch.randn(3, 20, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    J[1] = -0.8 * J[0] + 0.3 * J[1]
+    return J
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_c_zero_is_the_mean_direction(seed: int) -> None:
+    J = conflicting(seed)
+    torch.testing.assert_close(make_aggregator("cagrad", c=0.0)(J), J.mean(0), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_golden_against_torchjd_without_rescaling(seed: int) -> None:
+    """torchjd solves the same dual with cvxpy/Clarabel on the normalised Gramian; ours with SLSQP as the authors'."""
+    J = conflicting(seed)
+    ours, theirs = make_aggregator("cagrad", c=0.4, rescale=0)(J), TorchJDCAGrad(c=0.4)(J)
+    assert (ours - theirs).norm() <= 1e-4 * theirs.norm()
+
+
+@pytest.mark.parametrize("rescale", [0, 1, 2])
+def test_rescale_divides_as_the_authors_code(rescale: int) -> None:
+    J = conflicting(0)
+    plain = make_aggregator("cagrad", c=0.5, rescale=0)(J)
+    factor = {0: 1.0, 1: 1.25, 2: 1.5}[rescale]
+    torch.testing.assert_close(make_aggregator("cagrad", c=0.5, rescale=rescale)(J), plain / factor)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_worst_tasks_gain_is_maximal_within_the_ball(seed: int) -> None:
+    """Primal of CAGrad: d maximises min_i g_iᵀ d over |d - g_0| <= c |g_0|; d lies on the ball and beats the mean and
+    random points of the ball on the worst task's gain."""
+    J, c = conflicting(seed), 0.4
+    d, g0 = make_aggregator("cagrad", c=c, rescale=0)(J), J.mean(0)
+    radius = c * g0.norm()
+    assert (d - g0).norm() == pytest.approx(radius.item(), rel=1e-3)
+    worst = (J @ d).min()
+    assert worst >= (J @ g0).min()
+    noise = torch.randn(200, J.shape[1], generator=torch.Generator().manual_seed(seed), dtype=F64)
+    candidates = g0 + radius * noise / noise.norm(dim=1, keepdim=True)
+    assert worst >= (candidates @ J.T).min(dim=1).values.max() - 1e-6 * g0.norm() ** 2
+
+
+def test_invalid_options_name_the_option() -> None:
+    with pytest.raises(ValueError, match=re.escape("Option `c` must be a float >= 0. Found c=-0.1")):
+        make_aggregator("cagrad", c=-0.1)
+    with pytest.raises(ValueError, match=r"Option `rescale` must be one of \[0, 1, 2\]. Found rescale=3"):
+        make_aggregator("cagrad", rescale=3)

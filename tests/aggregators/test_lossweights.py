@@ -1,0 +1,80 @@
+"""Loss-weighting methods: uncertainty weighting (Kendall et al. 2018) and FAMO (Liu et al. 2023)."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from mtbert.aggregators import make_aggregator
+from mtbert.aggregators._lossweights import adam_step
+
+F64 = torch.float64
+J = torch.eye(3, dtype=F64)  # the output's coordinates are the weights
+
+
+def test_adam_step_is_torchs_adam() -> None:
+    param, reference = torch.tensor([0.3, -1.0], dtype=F64), torch.nn.Parameter(torch.tensor([0.3, -1.0], dtype=F64))
+    optimizer = torch.optim.Adam([reference], lr=0.05, weight_decay=0.01)
+    state = {"exp_avg": torch.zeros(2, dtype=F64), "exp_avg_sq": torch.zeros(2, dtype=F64), "step": torch.tensor(0)}
+    for k in range(5):
+        grad = torch.tensor([math.sin(k), math.cos(k)], dtype=F64)
+        reference.grad = grad.clone()
+        optimizer.step()
+        adam_step(param, grad, state, lr=0.05, weight_decay=0.01)
+    torch.testing.assert_close(param, reference.detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_uncertainty_weights_tend_to_one_over_each_loss() -> None:
+    """exp(-s_i) L_i + s_i is minimal at s_i = log L_i: with constant losses the weights exp(-s_i) reach 1/L_i."""
+    losses = torch.tensor([0.25, 1.0, 4.0])
+    agg = make_aggregator("uncertainty", lr=0.05)
+    first = agg(J, losses=losses)
+    torch.testing.assert_close(first, torch.ones(3, dtype=F64))  # s = 0: the first step is sum
+    for _ in range(2000):
+        agg(J, losses=losses)
+    torch.testing.assert_close(agg.own_weights, 1 / losses.double(), rtol=1e-2, atol=0)
+
+
+def test_famo_weight_moves_toward_the_task_whose_loss_falls_slowest() -> None:
+    """Task 0's loss stays, task 1's halves each step, task 2's falls by 10%: z = softmax(ξ) grows for task 0."""
+    agg = make_aggregator("famo")
+    losses = torch.tensor([1.0, 1.0, 1.0])
+    agg(J, losses=losses)
+    for _ in range(20):
+        losses = losses * torch.tensor([1.0, 0.5, 0.9])
+        agg(J, losses=losses)
+    z = torch.softmax(agg.param, 0)
+    assert z[0] > z[2] > z[1]
+    assert z[0] > 1 / 3
+
+
+def test_famo_weights_are_the_gradient_of_the_weighted_log_losses() -> None:
+    """w_i = z_i / (c L_i), c = Σ z_j / L_j: the gradient of Σ z_i log L_i scaled to sum 1."""
+    agg = make_aggregator("famo")
+    agg(J, losses=torch.tensor([1.0, 2.0, 3.0]))
+    out = agg(J, losses=torch.tensor([0.9, 2.0, 1.0]))
+    z = torch.softmax(agg.param, 0)
+    expected = z / torch.tensor([0.9, 2.0, 1.0], dtype=F64)
+    torch.testing.assert_close(out, expected / expected.sum())
+    assert out.sum().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "famo"])
+def test_state_round_trips(name: str) -> None:
+    agg, losses = make_aggregator(name), [torch.tensor([1.0, 2.0, 0.5]), torch.tensor([0.8, 1.9, 0.6])]
+    for value in losses:
+        agg(J, losses=value)
+    copy = make_aggregator(name)
+    copy.load_state_dict(agg.state_dict())
+    nxt = torch.tensor([0.7, 1.5, 0.6])
+    torch.testing.assert_close(copy(J, losses=nxt), agg(J, losses=nxt), rtol=0, atol=0)
+
+
+def test_invalid_options_name_the_option() -> None:
+    with pytest.raises(ValueError, match=re.escape("Option `lr` must be a float > 0. Found lr=0")):
+        make_aggregator("famo", lr=0)
+    with pytest.raises(ValueError, match="Option `gamma` must be a float >= 0"):
+        make_aggregator("famo", gamma=-1.0)
+    with pytest.raises(ValueError, match="Option `lr` must be a float > 0"):
+        make_aggregator("uncertainty", lr=float("nan"))

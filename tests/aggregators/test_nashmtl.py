@@ -1,0 +1,67 @@
+"""Nash-MTL (Navon et al. 2022): the weights solve the bargaining condition G α = 1/α; torchjd golden; state."""
+
+import warnings
+
+import pytest
+import torch
+from torchjd.aggregation import NashMTL as TorchJDNashMTL
+
+from mtbert.aggregators import make_aggregator
+
+F64 = torch.float64
+
+
+def conflicting(seed: int) -> torch.Tensor:
+    J = torch.randn(3, 20, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    J[1] = -0.8 * J[0] + 0.3 * J[1]
+    return J
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weights_solve_the_bargaining_condition(seed: int) -> None:
+    """G α = 1/α: each task's gain g_iᵀ d is 1/α_i (max_norm 0 keeps α unscaled)."""
+    J = conflicting(seed) * 10 ** (seed - 2)  # any scale
+    agg = make_aggregator("nashmtl", max_norm=0.0)
+    d = agg(J)
+    alpha = agg.last_stats["weights"]
+    assert (alpha > 0).all()
+    torch.testing.assert_close(J @ d, 1 / alpha, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_golden_against_torchjd(seed: int) -> None:
+    """torchjd (the authors' cvxpy/ECOS iterations) reaches the same α when it converges."""
+    J = conflicting(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cvxpy: "problem is not DPP"
+        theirs = TorchJDNashMTL(n_tasks=3, max_norm=1.0, optim_niter=200)(J)
+    torch.testing.assert_close(make_aggregator("nashmtl")(J), theirs, rtol=1e-4, atol=1e-7)
+
+
+def test_max_norm_caps_the_output_and_heads_get_alpha() -> None:
+    J = conflicting(0) * 100
+    agg = make_aggregator("nashmtl", max_norm=0.5)
+    d = agg(J)
+    assert d.norm().item() == pytest.approx(0.5)
+    unscaled = make_aggregator("nashmtl", max_norm=0.0)
+    unscaled(J)
+    torch.testing.assert_close(agg.own_weights, unscaled.last_stats["weights"])
+
+
+def test_update_weights_every_reuses_alpha_and_the_state_round_trips() -> None:
+    J1, J2 = conflicting(0), conflicting(1)
+    agg = make_aggregator("nashmtl", update_weights_every=2)
+    agg(J1)
+    first = agg.alpha.clone()
+    agg(J2)  # step 2 of every 2: α kept
+    torch.testing.assert_close(agg.alpha, first)
+    copy = make_aggregator("nashmtl", update_weights_every=2)
+    copy.load_state_dict(agg.state_dict())
+    torch.testing.assert_close(copy(J2), agg(J2))  # step 3: both solve, warm-started from the same α
+
+
+def test_invalid_options_name_the_option() -> None:
+    with pytest.raises(ValueError, match="Option `update_weights_every` must be an integer >= 1"):
+        make_aggregator("nashmtl", update_weights_every=0)
+    with pytest.raises(ValueError, match="Option `max_norm` must be a float >= 0"):
+        make_aggregator("nashmtl", max_norm=-1.0)
