@@ -31,6 +31,9 @@ CASES = {
     # SST has 1 row per step: rank 1 never has an SST example; its count must not dilute SST's gradient
     "swpcgrad": {"grad": "swpcgrad", "batch_size": 1, "task_ratio": {"sst": 1, "para": 3, "sts": 2}},
     "gradvac": {"grad": "gradvac", "batch_size": 4, "grad_options": {"beta": 0.5}},
+    # Loss-weighting with state: the weights come from the global batch's losses (uneven shards), heads weighted too
+    "famo": {"grad": "famo", "batch_size": 3, "grad_options": {"lr": 0.5}},
+    "nashmtl": {"grad": "nashmtl", "batch_size": 4},
 }
 
 
