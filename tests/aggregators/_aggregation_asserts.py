@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 
@@ -15,3 +16,10 @@ def assert_min_norm_optimality(J: Tensor, d: Tensor, active: Tensor, tol: float)
     assert bool((products >= squared_norm * (1.0 - tol)).all()), f"g_i·d={products.tolist()}, ||d||²={squared_norm}"
     gaps = (products[active] - squared_norm).abs()
     assert bool((gaps <= tol * squared_norm).all()), f"active rows: g_i·d={products[active].tolist()} != ||d||²"
+
+
+def conflicting(seed: int, tasks: int = 3, width: int = 20) -> Tensor:
+    """A random float64 [tasks, width] Jacobian whose second row is pulled against the first (a conflicting pair)."""
+    J = torch.randn(tasks, width, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    J[1] = -0.8 * J[0] + 0.3 * J[1]
+    return J

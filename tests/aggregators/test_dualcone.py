@@ -2,19 +2,13 @@
 
 import pytest
 import torch
+from _aggregation_asserts import conflicting
 from torchjd.aggregation import DualProj as TorchJDDualProj
 from torchjd.aggregation import UPGrad as TorchJDUPGrad
 
 from mtbert.aggregators import make_aggregator
 
 F64 = torch.float64
-
-
-def conflicting(seed: int, tasks: int = 3, width: int = 20) -> torch.Tensor:
-    """Random rows, the second pulled against the first so that at least one pair conflicts."""
-    J = torch.randn(tasks, width, generator=torch.Generator().manual_seed(seed), dtype=F64)
-    J[1] = -0.8 * J[0] + 0.3 * J[1]
-    return J
 
 
 @pytest.mark.parametrize("name", ["upgrad", "dualproj"])

@@ -4,17 +4,12 @@ import re
 
 import pytest
 import torch
+from _aggregation_asserts import conflicting
 from torchjd.aggregation import FairGrad as TorchJDFairGrad
 
 from mtbert.aggregators import make_aggregator
 
 F64 = torch.float64
-
-
-def conflicting(seed: int) -> torch.Tensor:
-    J = torch.randn(3, 20, generator=torch.Generator().manual_seed(seed), dtype=F64)
-    J[1] = -0.8 * J[0] + 0.3 * J[1]
-    return J
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
