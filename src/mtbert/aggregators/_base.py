@@ -70,6 +70,9 @@ class Aggregator(nn.Module, ABC):
     #: Whether the output is a fixed linear combination of the rows, so a step may hold any subset of the tasks
     #: (one task per step included); methods that compare task gradients need every task in each step.
     linear: bool = False
+    #: Buffers whose size depends on the run (e.g. ``[T]`` state created at :meth:`bind`): loading a state dict
+    #: resizes them to the saved shape first, so a resumed run continues exactly.
+    resizable_buffers: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,6 +105,12 @@ class Aggregator(nn.Module, ABC):
         self.last_gramian = gramian
         self.last_stats = {}
         return self._aggregate(J, gramian, counts)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        for name in self.resizable_buffers:
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def read_losses(self, losses: Tensor) -> None:
         """Receives the step's ``[T]`` task losses (float64, CPU) before aggregation; loss-weighting methods keep

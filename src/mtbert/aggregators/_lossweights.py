@@ -34,6 +34,7 @@ class _LossWeighted(GramianWeightedAggregator):
     """Shared machinery: a ``[T]`` float64 parameter trained by its own Adam, created at :meth:`bind`."""
 
     requires_losses = True
+    resizable_buffers = ("param", "exp_avg", "exp_avg_sq")
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         super().__init__()
@@ -63,12 +64,6 @@ class _LossWeighted(GramianWeightedAggregator):
     def _adam(self, grad: Tensor) -> None:
         state = {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "step": self.step}
         adam_step(self.param, grad, state, self.lr, self.weight_decay)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        for name in ("param", "exp_avg", "exp_avg_sq"):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 class Uncertainty(_LossWeighted):
@@ -115,6 +110,8 @@ class FAMO(_LossWeighted):
     :param min_loss: The ``m_i`` of every task, a lower bound of its loss (>= 0, default 0).
     """
 
+    resizable_buffers = (*_LossWeighted.resizable_buffers, "prev_losses")
+
     def __init__(self, lr: float = 0.025, gamma: float = 0.001, min_loss: float = 0.0) -> None:
         super().__init__(_options.real("lr", lr, low_open=True), _options.real("gamma", gamma))
         self.min_loss = _options.real("min_loss", min_loss)
@@ -136,11 +133,6 @@ class FAMO(_LossWeighted):
         w = w / w.sum()
         self.own_weights = w
         return w
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        if prefix + "prev_losses" in state_dict:
-            self.prev_losses = torch.empty_like(state_dict[prefix + "prev_losses"])
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def extra_repr(self) -> str:
         return f"lr={self.lr}, gamma={self.weight_decay}, min_loss={self.min_loss}"

@@ -57,6 +57,8 @@ class NashMTL(GramianWeightedAggregator):
     :param update_weights_every: Solve for ``α`` every this many steps, reuse it in between (>= 1, default 1).
     """
 
+    resizable_buffers = ("alpha",)
+
     def __init__(self, max_norm: float = 1.0, update_weights_every: int = 1) -> None:
         super().__init__()
         self.max_norm = _options.real("max_norm", max_norm)
@@ -78,11 +80,6 @@ class NashMTL(GramianWeightedAggregator):
         if self.max_norm > 0 and norm > self.max_norm:
             return self.alpha * (self.max_norm / norm)
         return self.alpha.clone()
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        if prefix + "alpha" in state_dict:
-            self.alpha = torch.empty_like(state_dict[prefix + "alpha"])
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def extra_repr(self) -> str:
         return f"max_norm={self.max_norm}, update_weights_every={self.update_weights_every}"
