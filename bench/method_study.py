@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mtbert.study import Method, study_runs, summarise
+from mtbert.study import Method, finished, study_runs, summarise
 
 DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo,weighted:1,1,1"
 
@@ -29,17 +29,18 @@ def main() -> None:
     parser.add_argument("--target", default="pretrain", help="the stage to reproduce ('' for the whole pipeline)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--costs", type=Path)
+    parser.add_argument("--raw-dir", type=Path, default=Path("data/raw"), help="passed to each run as an absolute path")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     methods = split_methods(args.methods)
     if not args.report_only:
-        for command in study_runs(methods, [int(s) for s in args.seeds.split(",")], args.target):
+        seeds = [int(s) for s in args.seeds.split(",")]
+        settings = [f"data.raw_dir={args.raw_dir.resolve()}"]
+        for command in study_runs(methods, seeds, args.target, settings, skip=finished(exp_show())):
             subprocess.run(command, check=True)
         subprocess.run(["dvc", "queue", "start", "--jobs", "1"], check=True)
-        subprocess.run(["dvc", "queue", "logs", "--follow", "--all"], check=False)  # blocks until the queue is done
-    show = json.loads(
-        subprocess.run(["dvc", "exp", "show", "--json"], check=True, capture_output=True, text=True).stdout
-    )
+        wait_for_queue()
+    show = exp_show()
     costs = None
     if args.costs:
         costs = {
@@ -51,13 +52,19 @@ def main() -> None:
         args.out.write_text(table, encoding="utf-8")
 
 
+def exp_show() -> list[dict]:
+    return json.loads(run_text(["dvc", "exp", "show", "--json"]))
+
+
 def run_text(command: list[str]) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 def wait_for_queue(poll_s: float = 30.0) -> None:
     """Until ``dvc queue status`` lists no queued or running experiment."""
-    while any(word in run_text(["dvc", "queue", "status"]) for word in ("Queued", "Running")):
+    while any(word in (status := run_text(["dvc", "queue", "status"])) for word in ("Queued", "Running")):
+        done = sum(line.split()[-1] in ("Success", "Failed") for line in status.splitlines()[1:] if line.split())
+        print(f"{time.strftime('%H:%M:%S')} queue: {done} finished", flush=True)
         time.sleep(poll_s)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mtbert.study import Method, run_name, study_runs, summarise
+from mtbert.study import Method, finished, run_name, study_runs, summarise
 
 
 def exp(name: str, sst: float, cos: float) -> dict:
@@ -34,6 +34,13 @@ def test_runs_queue_stage_one_per_method_and_seed_with_its_options():
     assert "train.grad_options={weights: [1.0, 0.5, 2.0]}" in runs[3] and run_name(Method.parse("famo"), 3) == (
         "study-famo-s3"
     )
+
+
+def test_runs_carry_settings_and_skip_finished_experiments():
+    runs = study_runs([Method.parse("sum")], [1, 2, 3], "", ["data.raw_dir=/abs/raw"], skip=finished(SHOW))
+    assert [r[5] for r in runs] == ["study-sum-s3"]  # s1 and s2 have metrics in SHOW
+    assert runs[0][-2:] == ["-S", "data.raw_dir=/abs/raw"]  # no target: the whole pipeline
+    assert finished(SHOW) == {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1"}  # not other-run
 
 
 def test_table_gives_mean_and_standard_deviation_per_method():

@@ -44,18 +44,36 @@ def run_name(method: Method, seed: int) -> str:
     return f"{PREFIX}-{safe}-s{seed}"
 
 
-def study_runs(methods: list[Method], seeds: list[int], target: str = "pretrain") -> list[list[str]]:
-    """``dvc exp run --queue`` argument lists, one per (method, seed): stage 1 only by default (``target``)."""
+def study_runs(
+    methods: list[Method],
+    seeds: list[int],
+    target: str = "pretrain",
+    settings: list[str] | None = None,
+    skip: set[str] | None = None,
+) -> list[list[str]]:
+    """``dvc exp run --queue`` argument lists, one per (method, seed): stage 1 only by default (``target``).
+
+    ``settings`` are further ``-S key=value`` for every run (e.g. the raw-data folder as an absolute path: a queued
+    experiment sees only files git knows, not the workspace's ``data/raw`` link); runs named in ``skip`` (finished
+    experiments) are left out, so an interrupted study continues where it stopped."""
     runs = []
+    extra = [arg for setting in settings or [] for arg in ("-S", setting)]
     for method in methods:
         options = "{" + ", ".join(f"{k}: {v}" for k, v in method.options.items()) + "}"
         for seed in seeds:
+            if run_name(method, seed) in (skip or set()):
+                continue
             runs.append(
                 ["dvc", "exp", "run", "--queue", "-n", run_name(method, seed),
                  "-S", f"train.grad={method.grad}", "-S", f"train.grad_options={options}",
-                 "-S", f"train.seed={seed}", *([target] if target else [])]
+                 "-S", f"train.seed={seed}", *extra, *([target] if target else [])]
             )  # fmt: skip
     return runs
+
+
+def finished(show: list[dict[str, Any]]) -> set[str]:
+    """Names of the study's experiments in ``dvc exp show --json`` output that have stage-1 metrics."""
+    return {name for name, data in experiments(show) if name.startswith(PREFIX + "-") and _pretrain_metrics(data)}
 
 
 def experiments(show: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
