@@ -52,8 +52,9 @@ def main() -> None:
         args.out.write_text(table, encoding="utf-8")
 
 
-def exp_show() -> list[dict]:
-    return json.loads(run_text(["dvc", "exp", "show", "--json"]))
+def exp_show(commits: int = 20) -> list[dict]:
+    """Experiments of the last ``commits`` commits (a study queued before a later commit still counts)."""
+    return json.loads(run_text(["dvc", "exp", "show", "--json", "--num", str(commits)]))
 
 
 def run_text(command: list[str]) -> str:
