@@ -1,5 +1,4 @@
-"""Stage ``ensemble``: combine members' predictions; dev metrics of every member and of the ensemble; the
-ensemble's dev and test predictions also as CS224N leaderboard files (``predictions/<task>-<split>-output.csv``).
+"""Stage ``ensemble``: combine members' predictions; dev metrics of every member and of the ensemble.
 
 ``ensemble.rules`` picks each task's rule; with ``ensemble.select: greedy`` each task keeps the members chosen by
 forward selection on dev. The choice is written to ``predictions/ensemble/members.json`` and printed.
@@ -12,7 +11,6 @@ from _runner import ARTIFACTS, run, write_json
 from mtbert.config import Config
 from mtbert.ensemble import Predictions, align, ensemble_task, read_predictions
 from mtbert.errors import DataError
-from mtbert.leaderboard import write_leaderboard
 from mtbert.predict import write_predictions
 from mtbert.prepare import load_prepared
 from mtbert.tasks import TASKS, TaskSpec, overall_score
@@ -40,8 +38,6 @@ def main(cfg: Config) -> None:
         result = ensemble_task(rule, cfg.ensemble.select, dev, test, labels, spec.metric)
         write_predictions(ARTIFACTS.ensemble_predictions(spec.name, "dev"), dev.ids, result.dev, spec)
         write_predictions(ARTIFACTS.ensemble_predictions(spec.name, "test"), test.ids, result.test, spec)
-        write_leaderboard(ARTIFACTS.leaderboard(spec.name, "dev"), dev.ids, result.dev, spec)
-        write_leaderboard(ARTIFACTS.leaderboard(spec.name, "test"), test.ids, result.test, spec)
         for i, name in enumerate(candidates):
             scores[name][key] = spec.metric(dev.values[i], labels)
         scores["ensemble"][key] = spec.metric(result.dev, labels)
