@@ -57,7 +57,7 @@ def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: s
     removed once the run has finished. None on the processes other than rank 0, which write nothing."""
     group = process_group(recipe.loop.device)
     checkpoints = Checkpointer(ARTIFACTS.checkpoints(run_name), key)
-    trainer = Trainer(model, recipe, data, group)
+    trainer = Trainer(model, recipe, data, group, progress=sys.stderr.isatty())
     if not group.main:
         trainer.fit(checkpoints)
         leave()

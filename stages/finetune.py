@@ -28,7 +28,7 @@ def main(cfg: Config) -> None:
     result = train(model, recipe, data, finetune_run(task, seed), key)
     if result is None:  # not rank 0: that process writes
         return
-    model.save(ARTIFACTS.finetune_model(task, seed))
+    model.save(ARTIFACTS.finetune_model(task, seed), cfg.model.name, cfg.model.max_length)
     write_json(ARTIFACTS.finetune_metrics(task, seed), {"best_epoch": result.best_epoch, **result.best_metrics})
 
 

@@ -36,7 +36,15 @@ def main(cfg: Config) -> None:
         for split in ("dev", "test"):
             data = load_prepared(prepared, task, split)
             out = predict_split(
-                model, spec, data, special, cfg.model.max_length, device, cfg.predict.batch_size, cfg.predict.precision
+                model,
+                spec,
+                data,
+                special,
+                cfg.model.max_length,
+                device,
+                cfg.predict.batch_size,
+                cfg.predict.precision,
+                progress=sys.stderr.isatty(),
             )
             path = ARTIFACTS.member_predictions(member, task, split)
             write_predictions(path, data.ids, out.values, spec, out.probabilities)

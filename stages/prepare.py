@@ -1,5 +1,6 @@
 """Stage ``prepare``: validate the raw CSVs, tokenize once, cache token ids; report skipped rows."""
 
+import sys
 from pathlib import Path
 
 from _runner import ARTIFACTS, run, write_json
@@ -18,6 +19,7 @@ def main(cfg: Config) -> None:
         Path(cfg.data.prepared_dir),
         tokenizer,
         cfg.data.on_malformed,
+        progress=sys.stderr.isatty(),
     )
     for line in report["skipped_rows"]:
         print(f"skipped {line}")

@@ -20,7 +20,7 @@ def main(cfg: Config) -> None:
     result = train(model, recipe, data, "pretrain", key)
     if result is None:  # not rank 0: that process writes
         return
-    model.save(ARTIFACTS.multitask_model)
+    model.save(ARTIFACTS.multitask_model, cfg.model.name, cfg.model.max_length)
     write_json(ARTIFACTS.metrics("pretrain"), {"best_epoch": result.best_epoch, **result.best_metrics})
 
 

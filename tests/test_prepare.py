@@ -27,3 +27,20 @@ def test_training_data_batches_each_task_with_its_encoding(prepared):
     assert sst.inputs["input_ids"].shape[0] == 3 and sst.inputs["input_ids"].shape[1] <= 16
     assert sts.inputs["input_ids"].shape[0] == 6  # the two sentences of each pair, stacked
     assert np.allclose(sst.labels.numpy(), data.tasks["sst"].train.labels[rows])
+
+
+def test_prepare_with_progress_bars_writes_the_same_bytes(prepared, tiny_raw_dir, tiny_model_dir, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from mtbert.prepare import prepare
+
+    report = prepare(
+        list(TASKS.values()), tiny_raw_dir, tmp_path, AutoTokenizer.from_pretrained(tiny_model_dir), progress=True
+    )
+    bars = capsys.readouterr().err
+    assert "read" in bars and "tokenize" in bars and "0/9" in bars
+    assert report["rows"]["para_train"] == 30
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(p.name for p in prepared.iterdir())
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (prepared / name).read_bytes(), name

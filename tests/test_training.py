@@ -25,6 +25,7 @@ def make_trainer(
     *,
     pals: int = 0,
     grad_options: dict | None = None,
+    progress: bool = False,
     **train,
 ) -> Trainer:
     """A stage-1 trainer on the tiny data: 2 epochs of 3 steps of 4 rows per task; ``train`` changes train.*."""
@@ -36,7 +37,7 @@ def make_trainer(
     )
     recipe = Recipe.pretrain(cfg)
     data = load_training_data(prepared, cfg.task_specs(recipe.tasks), cfg.model.max_length)
-    return Trainer(build_model(cfg.model, cfg.task_specs(), seed=123), recipe, data)
+    return Trainer(build_model(cfg.model, cfg.task_specs(), seed=123), recipe, data, progress=progress)
 
 
 def test_training_changes_weights_and_reports_metrics(prepared, tiny_model_dir):
@@ -59,6 +60,23 @@ def test_same_seed_gives_identical_metrics(prepared, tiny_model_dir):
     a = make_trainer(prepared, tiny_model_dir, "gradvac").fit().history
     b = make_trainer(prepared, tiny_model_dir, "gradvac").fit().history
     assert a == b
+
+
+def test_a_progress_bar_replaces_the_log_lines_and_changes_no_result(
+    prepared, tiny_model_dir, monkeypatch, capsys, caplog
+):
+    monkeypatch.setattr("mtbert.training.LOG_EVERY", 1)
+    with caplog.at_level("INFO", logger="mtbert.training"):
+        plain = make_trainer(prepared, tiny_model_dir, "pcgrad").fit()
+    assert "epoch 0 step 1/3 loss_sst=" in caplog.text
+    assert "epoch 0" not in capsys.readouterr().err
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mtbert.training"):
+        shown = make_trainer(prepared, tiny_model_dir, "pcgrad", progress=True).fit()
+    assert "step 1/3" not in caplog.text  # the losses go beside the bar instead
+    bars = capsys.readouterr().err
+    assert "epoch 1" in bars and "/3" in bars and "loss_sst=" in bars and "predict sst" in bars
+    assert shown.history == plain.history
 
 
 @pytest.mark.parametrize("die_at_call", [3, 5])  # mid-epoch 0 (after the step-2 checkpoint); epoch 1, step 1

@@ -8,6 +8,7 @@ own models::
     models/finetune-<seed>/<task>/        member "finetune-<seed>": one fine-tuned model per task
     predictions/members/<member>/<task>-<split>.csv
     predictions/ensemble/<task>-<split>.csv, predictions/ensemble/members.json
+    predictions/<task>-<split>-output.csv the ensemble's predictions in the CS224N leaderboard format
     metrics/{prepare,pretrain,ensemble}.json, metrics/finetune-<seed>/<task>.json
     dvclive/pretrain, dvclive/finetune-<seed>/<task>
     checkpoints/<run>/                    resumable state, outside DVC's outputs (deleted when a stage succeeds)
@@ -65,6 +66,10 @@ class Artifacts:
 
     def ensemble_predictions(self, task: str, split: str) -> Path:
         return self.root / "predictions" / "ensemble" / f"{task}-{split}.csv"
+
+    def leaderboard(self, task: str, split: str) -> Path:
+        """The ensemble's ``split`` predictions of ``task`` as the CS224N leaderboard takes them."""
+        return self.root / "predictions" / f"{task}-{split}-output.csv"
 
     def ensemble_selection(self) -> Path:
         """Which members the ensemble combined for each task, and by which rule."""

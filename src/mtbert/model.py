@@ -141,7 +141,9 @@ class MultiTaskModel(nn.Module):
         pals = [] if self.pals is None else [m[task] for m in (self.pals.encode, self.pals.decode, self.pals.attention)]
         return [p for module in [self.heads[task], *pals] for p in module.parameters() if p.requires_grad]
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, tokenizer: str | None = None, max_length: int | None = None) -> None:
+        """Weights, encoder config and ``mtbert.json`` (heads, pooling, …); ``tokenizer`` (the ``model.name`` it was
+        trained with) and ``max_length`` are recorded for inference outside the pipeline (``mtbert predict``)."""
         folder.mkdir(parents=True, exist_ok=True)
         # contiguous() copies tied/shared views so safetensors accepts them.
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
@@ -152,16 +154,24 @@ class MultiTaskModel(nn.Module):
             "dropout": self.dropout,
             "pals": self.pal_size,
             "pal_heads": self.pal_heads,
+            "tokenizer": tokenizer,
+            "max_length": max_length,
         }
         (folder / "mtbert.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
-    """Rebuild a saved model from its config and safetensors weights (no pickle, no remote code)."""
+def saved_meta(folder: Path) -> dict:
+    """The ``mtbert.json`` of a saved model (tasks and their heads, pooling, tokenizer, max_length); a
+    :class:`DataError` naming the file if the folder does not hold a whole model."""
     for name in ("mtbert.json", "encoder_config.json", "model.safetensors"):
         if not (folder / name).is_file():
             raise DataError.at(folder / name, problem="model file not found (did the stage that trains it run?)")
-    meta = json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
+    return json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
+
+
+def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
+    """Rebuild a saved model from its config and safetensors weights (no pickle, no remote code)."""
+    meta = saved_meta(folder)
     config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
     options = meta["tasks"] if isinstance(meta["tasks"], dict) else {name: {} for name in meta["tasks"]}

@@ -14,6 +14,7 @@ from mtbert.devices import autocast_dtype
 from mtbert.errors import DataError
 from mtbert.model import MultiTaskModel
 from mtbert.prepare import TrainingData
+from mtbert.progress import progress as progress_bar
 from mtbert.tasks import TaskSpec, overall_score
 
 
@@ -36,9 +37,10 @@ def predict_split(
     device: torch.device,
     batch_size: int = 128,
     precision: str = "auto",
+    progress: bool = False,
 ) -> SplitPredictions:
     """Predictions for every row of ``split`` (class index, 0/1 or score, and class probabilities for a
-    classification task), in the split's row order."""
+    classification task), in the split's row order; ``progress``: a bar over the batches."""
     was_training = model.training
     model.eval()
     amp = autocast_dtype(precision, device)
@@ -46,7 +48,7 @@ def predict_split(
     order = np.argsort(split.lengths(), kind="stable")
     out = np.full(len(split), np.nan)  # never np.empty: a row left out must not read as a prediction
     probs = np.full((len(split), spec.classes), np.nan) if spec.classes else None
-    for start in range(0, len(order), batch_size):
+    for start in progress_bar(range(0, len(order), batch_size), progress, desc=f"predict {spec.name}"):
         rows = order[start : start + batch_size]
         batch = collate(split, rows, spec.encoding, special, max_length).to(device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -68,12 +70,19 @@ def finite_rows(values: np.ndarray, probabilities: np.ndarray | None) -> np.ndar
 
 
 def evaluate(
-    model: MultiTaskModel, data: TrainingData, device: torch.device, batch_size: int, precision: str
+    model: MultiTaskModel,
+    data: TrainingData,
+    device: torch.device,
+    batch_size: int,
+    precision: str,
+    progress: bool = False,
 ) -> dict[str, float]:
-    """Each task's dev metric (``<task>_<metric>``) and their ``overall`` score."""
+    """Each task's dev metric (``<task>_<metric>``) and their ``overall`` score; ``progress``: a bar per task."""
     metrics = {}
     for name, d in data.tasks.items():
-        pred = predict_split(model, d.spec, d.dev, data.special, data.max_length, device, batch_size, precision).values
+        pred = predict_split(
+            model, d.spec, d.dev, data.special, data.max_length, device, batch_size, precision, progress
+        ).values
         metrics[f"{name}_{d.spec.metric_name}"] = d.spec.metric(pred, d.dev.labels)
     metrics["overall"] = overall_score(metrics, [d.spec for d in data.tasks.values()])
     return metrics

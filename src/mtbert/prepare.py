@@ -25,6 +25,7 @@ from mtbert.data.encoded import (
     save_split,
 )
 from mtbert.data.reader import read_table
+from mtbert.progress import progress as progress_bar
 from mtbert.tasks import SPLITS, TaskSpec
 
 SPECIAL_FILE = "special_tokens.json"
@@ -40,21 +41,21 @@ def prepare(
     prepared_dir: Path,
     tokenizer,
     on_malformed: Literal["skip", "error"] = "skip",
+    progress: bool = False,
 ) -> dict:
     """Write ``<task>-<split>.safetensors`` for every task and split; return a report of rows and skips.
 
     Test files have no labels; train and dev files must. Raises :class:`~mtbert.errors.DataError` on the
     first invalid file, before anything is written, so a failed prepare leaves no half-written cache.
+    ``progress``: bars over the files read and the files tokenized.
     """
     tables = {}
-    for spec in tasks:
-        for split in SPLITS:
-            label = None if split == "test" else spec.label
-            tables[spec.name, split] = read_table(
-                raw_dir / spec.file_name(split), spec.text_columns, label, on_malformed
-            )
+    files = [(spec, split) for spec in tasks for split in SPLITS]
+    for spec, split in progress_bar(files, progress, desc="read"):
+        label = None if split == "test" else spec.label
+        tables[spec.name, split] = read_table(raw_dir / spec.file_name(split), spec.text_columns, label, on_malformed)
     report: dict = {"rows": {}, "skipped": {}, "skipped_total": 0, "skipped_rows": []}
-    for (task, split), table in tables.items():
+    for (task, split), table in progress_bar(tables.items(), progress, total=len(tables), desc="tokenize"):
         spec = next(t for t in tasks if t.name == task)
         save_split(encode_table(table, spec.text_columns, tokenizer), cache_path(prepared_dir, task, split))
         key = f"{task}_{split}"

@@ -51,6 +51,9 @@ class TaskSpec:
             class probabilities (written beside the predictions; 0 / None for a score).
         cosine_scale: a ``bi-cosine`` head outputs ``cos * cosine_scale`` (a score); None: a learnt ``a·cos + b`` logit.
         raw_cosine_losses: losses that need the unclipped cosine; they require the ``bi-cosine`` encoding.
+        leaderboard_column: the prediction column of the CS224N leaderboard file ``<name>-<split>-output.csv``
+            (the course's spelling, ``Predicted_Similiary`` included).
+        class_names: a classification task's class labels, by class index (shown by ``mtbert predict``).
         encoding, loss_name, mlp, head_dropout: the chosen head (see :meth:`configure`); empty means the default.
     """
 
@@ -64,6 +67,7 @@ class TaskSpec:
     metric_name: str
     metric: Callable[[np.ndarray, np.ndarray], float]
     rules: tuple[str, ...]
+    leaderboard_column: str
     encodings: tuple[Encoding, ...] = ("single",)
     normalise: Callable[[float], float] = float
     prediction_is_int: bool = True
@@ -71,6 +75,7 @@ class TaskSpec:
     probabilities: Callable[[Tensor], Tensor] | None = None
     cosine_scale: float | None = None
     raw_cosine_losses: frozenset[str] = frozenset()
+    class_names: tuple[str, ...] = ()
     encoding: Encoding = None  # type: ignore[assignment]  # set to encodings[0] when not chosen
     loss_name: str = ""
     mlp: tuple[int, ...] = ()
@@ -170,7 +175,9 @@ TASKS: dict[str, TaskSpec] = {
             metric_name="acc",
             metric=_accuracy,
             rules=("rounded_mean", "mean_probability"),
+            leaderboard_column="Predicted_Sentiment",
             classes=5,
+            class_names=("negative", "somewhat negative", "neutral", "somewhat positive", "positive"),
             probabilities=lambda out: torch.softmax(out, dim=-1),
         ),
         TaskSpec(
@@ -187,7 +194,9 @@ TASKS: dict[str, TaskSpec] = {
             metric_name="acc",
             metric=_accuracy,
             rules=("majority_vote", "mean_probability"),
+            leaderboard_column="Predicted_Is_Paraphrase",
             classes=2,
+            class_names=("not paraphrase", "paraphrase"),
             probabilities=_binary_probabilities,
             encodings=("cross", "bi-cosine", "bi-concat"),
         ),
@@ -202,6 +211,7 @@ TASKS: dict[str, TaskSpec] = {
             metric_name="pearson",
             metric=_pearson,
             rules=("mean",),
+            leaderboard_column="Predicted_Similiary",  # sic: the course's evaluation script spells it so
             encodings=("bi-cosine", "cross", "bi-concat"),
             normalise=lambda r: (1 + r) / 2,
             prediction_is_int=False,

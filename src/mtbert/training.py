@@ -32,12 +32,13 @@ from mtbert.model import MultiTaskModel
 from mtbert.observe import GradientStats
 from mtbert.predict import evaluate
 from mtbert.prepare import TrainingData
+from mtbert.progress import Progress
 from mtbert.recipe import Recipe
 from mtbert.sampling import Step
 from mtbert.scaling import LossScaler
 
 log = logging.getLogger(__name__)
-LOG_EVERY = 50  # steps between progress lines
+LOG_EVERY = 50  # steps between progress lines (or updates of the bar's losses)
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -86,11 +87,20 @@ def lr_factor(
 
 class Trainer:
     """Trains ``model`` on ``data`` as ``recipe`` says, as process ``group.rank`` of ``group.world``; resumable from
-    a :class:`Checkpointer`."""
+    a :class:`Checkpointer`. ``progress``: rank 0 draws a bar over each epoch's steps and the dev evaluation (the
+    caller passes ``sys.stderr.isatty()``) instead of a log line every ``LOG_EVERY`` steps."""
 
-    def __init__(self, model: MultiTaskModel, recipe: Recipe, data: TrainingData, group: Group | None = None) -> None:
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        recipe: Recipe,
+        data: TrainingData,
+        group: Group | None = None,
+        progress: bool = False,
+    ) -> None:
         loop = recipe.loop
         self.recipe, self.loop, self.data, self.group = recipe, loop, data, group or Group()
+        self.progress = progress and self.group.main
         self.device = self.group.place(pick_device(loop.device))
         self.model = model.to(self.device)
         model.freeze_lower_layers(loop.freeze_layers)
@@ -160,7 +170,9 @@ class Trainer:
         (so they equal a one-process run's), the same on every process."""
         metrics = None
         if self.group.main:
-            metrics = evaluate(self.model, self.data, self.device, self.recipe.eval_batch_size, self.loop.precision)
+            metrics = evaluate(
+                self.model, self.data, self.device, self.recipe.eval_batch_size, self.loop.precision, self.progress
+            )
         return self.group.from_main(metrics)
 
     def fit(self, checkpoints: Checkpointer | None = None, on_epoch: EpochHook | None = None) -> TrainResult:
@@ -175,12 +187,14 @@ class Trainer:
         for epoch in range(state.epoch, self.loop.epochs):
             plan = self.sampler.epoch(epoch)
             self.model.encoder_frozen = self.heads_only(epoch)
-            for step in range(state.step, len(plan)):
+            steps = Progress(range(state.step, len(plan)), self.progress, desc=f"epoch {epoch}")
+            for step in steps:
                 state.add_losses(self.step(plan[step], epoch * len(plan) + step))
                 state.step = step + 1
                 if main and state.step % LOG_EVERY == 0:
                     means = " ".join(f"{k}={v:.4f}" for k, v in state.mean_losses().items())
-                    log.info("epoch %d step %d/%d %s", epoch, state.step, len(plan), means)
+                    if not steps.note(means):
+                        log.info("epoch %d step %d/%d %s", epoch, state.step, len(plan), means)
                 every = self.loop.checkpoint_every
                 if every and state.step % every == 0 and state.step < len(plan):
                     self._save(checkpoints, state)

@@ -423,3 +423,14 @@ def test_real_files(name):
         with pytest.raises(DataError, match=r"quora-train\.csv:1797: is_duplicate: empty label"):
             read_table(REAL / name, spec[0], label, on_malformed="error")
     assert all(text == text.strip() and text for col in table.texts.values() for text in col)
+
+
+def test_header_columns_lists_the_stripped_names_and_names_an_empty_file(tmp_path):
+    from mtbert.data.reader import header_columns
+
+    path = tmp_path / "sts-test.csv"
+    path.write_text("\tid\tsentence1 \tsentence2\n0\ta\tb\tc\n", encoding="utf-8")
+    assert header_columns(path) == ["", "id", "sentence1", "sentence2"]
+    (tmp_path / "empty.csv").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"empty.csv: file is empty \(no header line\)"):
+        header_columns(tmp_path / "empty.csv")

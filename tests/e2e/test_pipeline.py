@@ -80,6 +80,17 @@ def test_predictions_have_one_row_per_input_id_in_order(repro, tiny_raw_dir):
                     assert all(0 <= v <= 5 for v in values)
 
 
+def test_leaderboard_files_hold_the_ensembles_predictions_in_the_courses_format(repro):
+    project, _ = repro
+    columns = {"sst": "Predicted_Sentiment", "para": "Predicted_Is_Paraphrase", "sts": "Predicted_Similiary"}
+    for task, column in columns.items():
+        for split in ("dev", "test"):
+            lines = (project / f"predictions/{task}-{split}-output.csv").read_bytes().decode().split("\n")
+            assert lines[0] == f"id \t {column} " and lines[-1] == ""
+            ensemble = _read(project / f"predictions/ensemble/{task}-{split}.csv")[1:]
+            assert lines[1:-1] == [f"{i} , {v} " for i, v in ensemble]
+
+
 def _read_tsv(path: Path) -> list[list[str]]:
     with path.open(newline="") as f:
         return list(csv.reader(f, delimiter="\t"))[1:]

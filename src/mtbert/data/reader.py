@@ -172,6 +172,19 @@ def read_table(
     return Table(path=path, ids=ids, texts=texts, labels=labels, skipped=skipped)
 
 
+def header_columns(path: Path | str) -> list[str]:
+    """The column names in a data file's header line, stripped (to tell whether an optional label column is there);
+    file-level problems are a :class:`DataError` as in :func:`read_table`."""
+    path = Path(path)
+    lines = read_lines(path)
+    if not lines or not lines[0].strip():
+        raise DataError.at(path, problem="file is empty (no header line)")
+    try:
+        return [name.strip() for name in split_line(lines[0])]
+    except csv.Error as err:
+        raise DataError.at(path, 1, "header", problem=f"broken quoting ({err})") from None
+
+
 def _check_arguments(text_columns: tuple[str, ...], label: LabelRule | None, on_malformed: str) -> None:
     """Programming errors (not the user's data): ``ValueError``."""
     if on_malformed not in ("skip", "error"):

@@ -1,0 +1,101 @@
+"""The ``mtbert`` command (``[project.scripts]``): ``mtbert predict`` asks saved models about sentences or a file.
+
+An entry point, like the stage scripts: it reads the command line and the terminal, the library does the work
+(:mod:`mtbert.predictor`). A problem the user can fix is one line on stderr and exit status 2.
+
+Examples::
+
+    mtbert predict --model models/finetune-1/sst "a gorgeous, witty film"
+    mtbert predict --model models/finetune-1/para "How do I learn Python?" "What is the best way to learn Python?"
+    mtbert predict --model models/multitask --task sts "A man plays a guitar." "A man is playing music."
+    mtbert predict --model models/finetune-1/sst --input data/raw/ids-sst-test-student.csv --output sst-test.csv
+    mtbert predict --ensemble --model models/finetune-1/sst --model models/finetune-2/sst "a gorgeous, witty film"
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from mtbert.errors import DataError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A usage error is one line too (argparse would print the usage first)."""
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="mtbert", description="Multi-task BERT: predictions from trained models.")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = commands.add_parser("predict", help="predict sentences, a sentence pair or a CS224N file")
+    p.add_argument("sentences", nargs="*", help="one sentence (sst) or two (para, sts)")
+    p.add_argument("--model", action="append", required=True, type=Path, help="a model folder (repeat for --ensemble)")
+    p.add_argument("--task", help="the task to predict (needed for a model of several tasks, e.g. models/multitask)")
+    p.add_argument("--input", type=Path, help="a CS224N file (tab-separated, label column optional) to score")
+    p.add_argument("--output", type=Path, help="where --input's predictions go (id,prediction[,p_0,...])")
+    p.add_argument("--ensemble", action="store_true", help="combine every --model by the task's ensemble rule")
+    p.add_argument("--rule", help="the ensemble rule (default: the task's first, as in the ensemble stage)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    return top
+
+
+def predict(args: argparse.Namespace) -> None:
+    from mtbert.devices import pick_device
+    from mtbert.predict import write_predictions
+    from mtbert.predictor import combine_members, describe, load_predictor, pick_task, read_input, sentences_table
+
+    if len(args.model) > 1 and not args.ensemble:
+        raise DataError(f"--model: {len(args.model)} models given; add --ensemble")
+    if args.rule and not args.ensemble:
+        raise DataError("--rule: only with --ensemble")
+    if (args.input is None) == (not args.sentences):
+        raise DataError("give either sentences or --input (not both)")
+    if (args.input is None) != (args.output is None):
+        raise DataError("--input and --output go together")
+    try:
+        device = pick_device(args.device)
+    except ValueError as err:
+        raise DataError(f"--{err}") from None
+    tokenizers: dict[str, object] = {}
+    predictors = [load_predictor(folder, device, tokenizers) for folder in args.model]
+    task = pick_task(predictors, args.task)
+    spec = predictors[0].spec(task)
+    table = read_input(args.input, spec) if args.input else sentences_table(spec, args.sentences)
+    show = args.input is not None and sys.stderr.isatty()
+    results = [p.predict(task, table, args.batch_size, progress=show) for p in predictors]
+    result = combine_members(spec, results, args.rule or spec.rules[0]) if args.ensemble else results[0]
+    if args.output is not None:
+        probabilities = None if args.ensemble else result.probabilities  # as the ensemble stage writes them
+        write_predictions(args.output, table.ids, result.values, spec, probabilities)
+        print(f"{args.output}: {len(table.ids)} predictions of task {task}")
+        return
+    print("\n".join(describe(spec, result)))
+    if args.ensemble:
+        print(f"ensemble: {args.rule or spec.rules[0]} of {len(predictors)} models (probabilities: their mean)")
+        for p, r in zip(predictors, results, strict=True):
+            print(f"  {p.folder}: {describe(spec, r)[0].split(': ', 1)[1]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``mtbert <command> ...``; exits with status 2 and one line on stderr on a problem the user can fix."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
+        predict(args)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Predictions outside the pipeline: load saved models, predict sentences or a CS224N file, combine members.
+
+A model folder (written by ``pretrain`` or ``finetune``) holds the weights, the encoder config and ``mtbert.json``,
+which names its tasks, heads, the tokenizer it was trained with (``model.name``) and ``model.max_length``. Folders
+saved before those two were recorded get :data:`DEFAULT_TOKENIZER` and :data:`DEFAULT_MAX_LENGTH`, the params'
+defaults. Inputs go through the pipeline's own path (tokenize without special tokens, then
+:func:`~mtbert.predict.predict_split`), so a sentence gets the prediction it would get in a prepared file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mtbert.combine import RULES
+from mtbert.data.encoded import SpecialTokens, encode_table
+from mtbert.data.reader import Table, header_columns, read_table
+from mtbert.errors import DataError
+from mtbert.model import MultiTaskModel, load_model, saved_meta
+from mtbert.predict import SplitPredictions, predict_split
+from mtbert.pretrained import load_tokenizer
+from mtbert.tasks import TASKS, TaskSpec
+
+DEFAULT_TOKENIZER = "embedded"
+DEFAULT_MAX_LENGTH = 128
+COMMAND_LINE = "command line"  # where sentences given as arguments come from, in error messages
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """One saved model, ready to predict: the model on its device, its tokenizer and input length."""
+
+    folder: Path
+    model: MultiTaskModel
+    tokenizer: object
+    special: SpecialTokens
+    max_length: int
+    device: torch.device
+
+    def spec(self, task: str) -> TaskSpec:
+        """The task as this model's head was trained (encoding, loss, …)."""
+        return self.model.specs[task]
+
+    def predict(self, task: str, table: Table, batch_size: int = 64, progress: bool = False) -> SplitPredictions:
+        """Predictions for every row of ``table`` (values, and class probabilities for a classification task)."""
+        spec = self.spec(task)
+        split = encode_table(table, spec.text_columns, self.tokenizer)
+        return predict_split(
+            self.model, spec, split, self.special, self.max_length, self.device, batch_size, "fp32", progress
+        )
+
+
+def load_predictor(folder: Path, device: torch.device, tokenizers: dict[str, object] | None = None) -> Predictor:
+    """The model saved in ``folder`` (a :class:`DataError` naming what is missing); ``tokenizers`` caches
+    tokenizers by name across members."""
+    if not folder.is_dir():
+        raise DataError.at(folder, problem="model folder not found")
+    meta = saved_meta(folder)
+    name = meta.get("tokenizer") or DEFAULT_TOKENIZER
+    tokenizers = {} if tokenizers is None else tokenizers
+    if name not in tokenizers:
+        try:
+            tokenizers[name] = load_tokenizer(name)
+        except (OSError, ValueError, ImportError):
+            raise DataError.at(folder / "mtbert.json", None, "tokenizer", problem=f"cannot load {name!r}") from None
+    tokenizer = tokenizers[name]
+    special = SpecialTokens(tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    model = load_model(folder, TASKS).to(device).eval()
+    return Predictor(folder, model, tokenizer, special, int(meta.get("max_length") or DEFAULT_MAX_LENGTH), device)
+
+
+def pick_task(predictors: list[Predictor], task: str | None) -> str:
+    """``task``, if every model predicts it; without ``task``, the one task every model has (a fine-tuned model has
+    one; the multi-task model needs ``--task``)."""
+    if task is not None and task not in TASKS:
+        raise DataError(f"--task: unknown task {task!r}; known: {', '.join(TASKS)}")
+    for p in predictors:
+        if task is not None and task not in p.model.specs:
+            raise DataError.at(p.folder, problem=f"no head for task {task!r} (it predicts {', '.join(p.model.specs)})")
+    if task is not None:
+        return task
+    shared = [t for t in predictors[0].model.specs if all(t in p.model.specs for p in predictors)]
+    if len(shared) != 1:
+        where = ", ".join(str(p.folder) for p in predictors)
+        found = ", ".join(shared) or "no task in common"
+        raise DataError(f"{where}: predicts {found}; choose one with --task")
+    return shared[0]
+
+
+def sentences_table(spec: TaskSpec, sentences: list[str]) -> Table:
+    """One row made of command-line ``sentences``: as many as the task has text columns, none empty."""
+    if len(sentences) != len(spec.text_columns):
+        wanted = f"{len(spec.text_columns)} sentence{'s' if len(spec.text_columns) > 1 else ''}"
+        raise DataError(f"{COMMAND_LINE}: task {spec.name} takes {wanted}, got {len(sentences)}")
+    texts = {column: [s.strip()] for column, s in zip(spec.text_columns, sentences, strict=True)}
+    empty = [column for column, (text,) in texts.items() if not text]
+    if empty:
+        raise DataError(f"{COMMAND_LINE}: {empty[0]}: empty sentence")
+    return Table(path=Path(COMMAND_LINE), ids=["1"], texts=texts, labels=None, skipped=[])
+
+
+def read_input(path: Path, spec: TaskSpec) -> Table:
+    """A CS224N file of ``spec``'s task (label column optional, as in test files); any malformed row is an error
+    naming its line."""
+    label = spec.label if spec.label.column in header_columns(path) else None
+    return read_table(path, spec.text_columns, label, on_malformed="error")
+
+
+def combine_members(spec: TaskSpec, members: list[SplitPredictions], rule: str) -> SplitPredictions:
+    """Members' predictions combined by ``rule`` (one of the task's rules, as in the ensemble stage); for a
+    classification task also the members' mean class probabilities."""
+    if rule not in spec.rules:
+        raise DataError(f"--rule: {rule!r} is not a rule of task {spec.name}; allowed: {', '.join(spec.rules)}")
+    values = np.stack([m.values for m in members])
+    probabilities = None if spec.classes == 0 else np.stack([m.probabilities for m in members])
+    combined = RULES[rule](values, probabilities)
+    return SplitPredictions(combined, None if probabilities is None else probabilities.mean(axis=0))
+
+
+def describe(spec: TaskSpec, result: SplitPredictions, row: int = 0) -> list[str]:
+    """Row ``row`` for people: the prediction (with its class name) and each class probability."""
+    value = result.values[row]
+    if not spec.classes:
+        return [f"{spec.name}: {value:.4f} (similarity, 0 to 5)"]
+    names = spec.class_names or tuple(str(k) for k in range(spec.classes))
+    lines = [f"{spec.name}: {int(value)} ({names[int(value)]})"]
+    width = max(len(n) for n in names)
+    assert result.probabilities is not None
+    lines += [f"  p({name:<{width}}) = {p:.4f}" for name, p in zip(names, result.probabilities[row], strict=True)]
+    return lines

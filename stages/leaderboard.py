@@ -1,0 +1,30 @@
+"""Stage ``leaderboard@<task>``: the ensemble's dev and test predictions of one task as the CS224N leaderboard
+takes them, ``predictions/<task>-dev-output.csv`` and ``predictions/<task>-test-output.csv``.
+
+One stage per task of ``tasks`` (a run on fewer tasks writes fewer files); it reads what ``ensemble`` wrote.
+"""
+
+import sys
+
+from _runner import ARTIFACTS, run
+
+from mtbert.config import Config
+from mtbert.ensemble import read_predictions
+from mtbert.errors import DataError
+from mtbert.leaderboard import write_leaderboard
+from mtbert.tasks import TASKS
+
+
+def main(cfg: Config) -> None:
+    task = sys.argv[1]
+    if task not in cfg.tasks:
+        raise DataError(f"leaderboard: unknown task {task!r}; tasks: {', '.join(cfg.tasks)}")
+    spec = TASKS[task]
+    for split in ("dev", "test"):
+        predictions = read_predictions(ARTIFACTS.ensemble_predictions(task, split), spec.prediction_is_int)
+        write_leaderboard(ARTIFACTS.leaderboard(task, split), predictions.ids, predictions.values, spec)
+        print(f"{ARTIFACTS.leaderboard(task, split)}: {len(predictions.ids)} rows")
+
+
+if __name__ == "__main__":
+    run(main)
