@@ -16,7 +16,7 @@ def bootstrap_indices(n: int, resamples: int, seed: int | Sequence[int]) -> np.n
 
 
 def bootstrap_samples(metric: Metric, pred: np.ndarray, gold: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """The metric on each resample (row of ``indices``); nan where it is undefined (e.g. Pearson of a constant)."""
+    """The metric on each resample (row of ``indices``), as the metric scores it (a nan is left out of the interval)."""
     with np.errstate(all="ignore"):
         return np.asarray([metric(pred[rows], gold[rows]) for rows in indices], dtype=float)
 
