@@ -103,7 +103,7 @@ def _gradients(out: Path, inputs: ReportInputs) -> list[str]:
         return [html.paragraph("The gradient method logged no gradient statistics.")]
     ordered = {s: groups[s] for s in FIRST_STATS if s in groups} | groups
     figures.gradient_lines(ordered, out / "gradients.png")
-    parts = [html.figure("gradients.png", "Per epoch: " + ", ".join(ordered) + " per task pair")]
+    parts = [html.figure("gradients.png", "Per epoch: " + ", ".join(ordered) + " (per task pair a_b, or per task)")]
     tasks = [t.spec.name for t in inputs.tasks]
     means = {s: {p: float(np.mean(c.values)) for p, c in groups[s].items()} for s in FIRST_STATS if s in groups}
     if means:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mtbert.report.sources import Curve
 
@@ -28,6 +29,7 @@ def _lines(ax, curves: dict[str, Curve], title: str, ylabel: str) -> None:
     for label, curve in curves.items():
         ax.plot(curve.steps, curve.values, marker="o", label=label)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize="small")
@@ -45,11 +47,15 @@ def training_curves(losses: dict[str, Curve], metrics: dict[str, Curve], title: 
 
 def gradient_lines(groups: dict[str, dict[str, Curve]], path: Path) -> None:
     """One panel per statistic (cosine, conflict share, corrections, …), one line per task pair."""
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
-    for ax, (name, curves) in zip(axes[0], groups.items(), strict=True):
+    columns = min(2, len(groups))
+    rows = -(-len(groups) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
+    for ax, (name, curves) in zip(axes.flat, groups.items(), strict=False):
         _lines(ax, curves, name, name)
         if name == "cos":
             ax.axhline(0, color="grey", lw=0.8)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
     _save(fig, path)
 
 
@@ -58,7 +64,8 @@ def pair_heatmaps(tasks: list[str], matrices: dict[str, np.ndarray], path: Path)
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
         limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1.0
-        image = ax.imshow(matrix, cmap="coolwarm", vmin=-limit or -1, vmax=limit or 1)
+        cmap = matplotlib.colormaps["coolwarm"].with_extremes(bad="white")  # the diagonal: no pair
+        image = ax.imshow(matrix, cmap=cmap, vmin=-limit or -1, vmax=limit or 1)
         ax.set(title=name, xticks=range(len(tasks)), yticks=range(len(tasks)), xticklabels=tasks, yticklabels=tasks)
         for i, j in np.ndindex(matrix.shape):
             if np.isfinite(matrix[i, j]):
