@@ -60,7 +60,7 @@ def test_load_config_reads_the_file_it_is_given(tmp_path):
     assert load_config(ROOT / "params.yaml").tasks == tuple(PARAMS["tasks"])
 
 
-@pytest.mark.parametrize("section", ["data", "model", "train", "finetune", "predict", "ensemble"])
+@pytest.mark.parametrize("section", ["data", "model", "train", "finetune", "predict", "ensemble", "report"])
 def test_every_key_of_a_section_is_required_and_a_missing_one_is_named(section):
     # params.yaml is the one place defaults live: the code has none to fall back on silently.
     for key in PARAMS[section]:
@@ -93,7 +93,7 @@ def test_unknown_top_level_key():
     data["trian"] = {"epochs": 1}
     message = error_of(data)
     assert "trian" in message
-    assert "allowed keys: data, dist, ensemble, finetune, model, predict, tasks, train" in message
+    assert "allowed keys: data, dist, ensemble, finetune, model, predict, report, tasks, train" in message
 
 
 def test_unknown_nested_key():
@@ -365,3 +365,22 @@ def test_bad_process_settings(changes, message):
 def test_several_machines_with_a_reachable_endpoint():
     cfg = config_from_dict(params(dist__nproc=4, dist__nnodes=2, dist__rdzv_endpoint="node7:29400"))
     assert cfg.dist.world_size == 8
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"report__bootstrap": 99}, "report.bootstrap: must be >= 100 resamples (a 95% interval needs them), got 99"),
+        ({"report__bootstrap": 1.5}, "report.bootstrap: got 1.5, expected int"),
+        ({"report__errors": -1}, "report.errors: must be >= 0, got -1"),
+        ({"report__seed": -3}, "report.seed: must be in [0, 2**63 - 1], got -3"),
+        ({"report__resamples": 5}, "unknown key report.resamples; allowed keys: bootstrap, errors, seed"),
+    ],
+)
+def test_bad_report_settings(changes, message):
+    assert error_of(params(**changes)).startswith(message)
+
+
+def test_report_settings_are_read():
+    cfg = config_from_dict(params(report__bootstrap=200, report__errors=0, report__seed=7))
+    assert (cfg.report.bootstrap, cfg.report.errors, cfg.report.seed) == (200, 0, 7)

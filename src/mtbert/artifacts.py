@@ -11,6 +11,7 @@ own models::
     predictions/<task>-<split>-output.csv the ensemble's predictions in the CS224N leaderboard format
     metrics/{prepare,pretrain,ensemble}.json, metrics/finetune-<seed>/<task>.json
     dvclive/pretrain, dvclive/finetune-<seed>/<task>
+    reports/index.html                    the report page, its PNGs and errors-<task>.csv beside it
     checkpoints/<run>/                    resumable state, outside DVC's outputs (deleted when a stage succeeds)
 
 Paths are relative to a project root (the working directory of ``dvc repro`` by default).
@@ -85,6 +86,11 @@ class Artifacts:
     def live(self, run: str) -> Path:
         """The dvclive folder of a training run (``pretrain`` or ``finetune-<seed>/<task>``)."""
         return self.root / "dvclive" / run
+
+    @property
+    def report(self) -> Path:
+        """The folder of the report page (``index.html``) and everything it shows."""
+        return self.root / "reports"
 
     def checkpoints(self, run: str) -> Path:
         return self.root / "checkpoints" / run.replace("/", "-")

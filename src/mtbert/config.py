@@ -205,6 +205,21 @@ class EnsembleConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    bootstrap: int  # resamples of the dev examples for each 95% interval
+    errors: int  # most confidently wrong dev examples listed per task
+    seed: int  # of the bootstrap resamples
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 100:
+            raise ValueError(f"bootstrap: must be >= 100 resamples (a 95% interval needs them), got {self.bootstrap}")
+        if self.errors < 0:
+            raise ValueError(f"errors: must be >= 0, got {self.errors}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed: must be in [0, 2**63 - 1], got {self.seed}")
+
+
+@dataclass(frozen=True)
 class Config:
     tasks: tuple[str, ...]
     data: DataConfig
@@ -214,6 +229,7 @@ class Config:
     predict: PredictConfig
     ensemble: EnsembleConfig
     dist: DistConfig
+    report: ReportConfig
 
     def __post_init__(self) -> None:
         for name in self.tasks:

@@ -94,6 +94,8 @@ CASES = [
         ["ensemble.py"],
     ),
     ("ensemble.members", ["multitask", "multitask"], "ensemble.members: 'multitask' is listed twice", ["ensemble.py"]),
+    ("report.bootstrap", 10, "report.bootstrap: must be >= 100 resamples", ["report.py"]),
+    ("report.errors", -1, "report.errors: must be >= 0, got -1", ["report.py"]),
 ]
 
 

@@ -36,6 +36,7 @@ def test_every_stage_runs_and_writes_its_outputs(repro):
         "predict@finetune-1",
         "predict@finetune-2",
         "ensemble",
+        "report",
     ):
         assert f"'{stage}'" in result.stdout, stage
     for task in ("sst", "para", "sts"):

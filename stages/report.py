@@ -1,0 +1,47 @@
+"""Stage ``report``: ``reports/index.html`` with its PNGs and ``reports/errors-<task>.csv``, for people.
+
+Reads the ensemble stage's metrics, every member's and the ensemble's dev predictions, the raw dev files (for the
+sentences) and the training runs' dvclive curves; uses no network.
+"""
+
+from pathlib import Path
+
+from _runner import ARTIFACTS, run
+
+from mtbert.artifacts import finetune_member, finetune_run
+from mtbert.config import Config
+from mtbert.report.build import ReportInputs, write_report
+from mtbert.report.sources import load_task_dev, read_curves, read_metrics
+from mtbert.tasks import TASKS
+
+CURVES = Path("plots") / "metrics"  # where dvclive writes a run's curves (gradient statistics under grad/)
+
+
+def main(cfg: Config) -> None:
+    tasks = []
+    for name in cfg.tasks:
+        spec = TASKS[name]
+        files = {m: ARTIFACTS.member_predictions(m, name, "dev") for m in cfg.ensemble.members}
+        raw = Path(cfg.data.raw_dir) / spec.file_name("dev")
+        ensemble = ARTIFACTS.ensemble_predictions(name, "dev")
+        tasks.append(load_task_dev(spec, raw, files, ensemble, cfg.data.on_malformed))
+    metrics = ARTIFACTS.metrics("ensemble")
+    pretrain = ARTIFACTS.live("pretrain") / CURVES
+    finetune = {
+        t: {finetune_member(s): read_curves(ARTIFACTS.live(finetune_run(t, s)) / CURVES) for s in cfg.finetune.seeds}
+        for t in cfg.tasks
+    }
+    inputs = ReportInputs(
+        tasks=tasks,
+        recorded=read_metrics(metrics),
+        recorded_name=str(metrics),
+        pretrain=read_curves(pretrain),
+        grad=read_curves(pretrain / "grad"),
+        finetune=finetune,
+    )
+    page = write_report(ARTIFACTS.report, inputs, cfg.report.errors, cfg.report.bootstrap, cfg.report.seed)
+    print(f"report: {page} (open it in a browser; it loads nothing from the network)")
+
+
+if __name__ == "__main__":
+    run(main)

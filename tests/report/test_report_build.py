@@ -1,0 +1,66 @@
+"""Tests for mtbert.report.build: the whole page from synthetic inputs (every figure a PNG beside it)."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from _report_data import curves, make_tasks, recorded
+
+from mtbert.errors import DataError
+from mtbert.report.build import ReportInputs, write_report
+from mtbert.report.page import format_value
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _inputs(grad: bool = True) -> ReportInputs:
+    tasks = make_tasks()
+    names = [t.spec.name for t in tasks]
+    pretrain = curves([*(f"loss_{n}" for n in names), "sst_acc", "para_acc", "sts_pearson", "overall"])
+    pairs = ["sst_para", "sst_sts", "para_sts"]
+    stats = curves([f"cos_{p}" for p in pairs] + [f"conflict_{p}" for p in pairs] + ["corrections_sst_para"])
+    finetune = {
+        n: {f"finetune-{s}": curves([f"loss_{n}", f"{t.spec.name}_{t.spec.metric_name}"]) for s in (1, 2)}
+        for n, t in zip(names, tasks, strict=True)
+    }
+    return ReportInputs(tasks, recorded(tasks), "metrics/ensemble.json", pretrain, stats if grad else {}, finetune)
+
+
+def test_the_page_shows_every_figure_as_a_png_beside_it(tmp_path):
+    inputs = _inputs()
+    index = write_report(tmp_path / "reports", inputs, errors=4, resamples=200, seed=0)
+    html = index.read_text()
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    expected = {"curves-pretrain.png", "gradients.png", "pairs.png"}
+    expected |= {f"curves-finetune-{t}.png" for t in ("sst", "para", "sts")}
+    expected |= {f"predictions-{t}.png" for t in ("sst", "para", "sts")}
+    assert set(sources) == expected
+    for src in sources:
+        assert (index.parent / src).read_bytes().startswith(PNG)
+    assert not re.search(r"(?:src|href)=\"(?!errors-\w+\.csv|[\w-]+\.png)", html)  # nothing but files beside it
+    for name, scores in inputs.recorded.items():
+        for key, value in scores.items():
+            assert f'data-model="{name}" data-metric="{key}"><span class="value">{format_value(value)}<' in html
+
+
+def test_error_tables_are_written_as_csv(tmp_path):
+    write_report(tmp_path, _inputs(), errors=3, resamples=200, seed=0)
+    for task in ("sst", "para", "sts"):
+        with (tmp_path / f"errors-{task}.csv").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert 0 < len(rows) <= 3
+        assert {"gold", "predicted", "finetune-1", "finetune-3"} <= set(rows[0])
+
+
+def test_a_method_without_gradient_statistics_says_so(tmp_path):
+    html = write_report(tmp_path, _inputs(grad=False), errors=1, resamples=200, seed=0).read_text()
+    assert "logged no gradient statistics" in html and "gradients.png" not in html
+
+
+def test_stale_metrics_stop_the_report(tmp_path):
+    inputs = _inputs()
+    inputs.recorded["finetune-1"]["sts_pearson"] = 0.5
+    with pytest.raises(DataError, match=r"finetune-1\.sts_pearson is 0\.5, "):
+        write_report(tmp_path, inputs, errors=1, resamples=200, seed=0)
