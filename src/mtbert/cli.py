@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="where --input's predictions go (id,prediction[,p_0,...])")
     p.add_argument("--ensemble", action="store_true", help="combine every --model by the task's ensemble rule")
     p.add_argument("--rule", help="the ensemble rule (default: the task's first, as in the ensemble stage)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128, help="as predict.batch_size (same bytes)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     return top
 

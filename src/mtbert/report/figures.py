@@ -30,6 +30,9 @@ def _lines(ax, curves: dict[str, Curve], title: str, ylabel: str) -> None:
         ax.plot(curve.steps, curve.values, marker="o", label=label)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted({int(s) for curve in curves.values() for s in curve.steps})
+    if len(epochs) == 1:  # one epoch (the fine-tuning default): a tick at it, not a fractional axis around it
+        ax.set(xlim=(epochs[0] - 0.5, epochs[0] + 0.5), xticks=epochs)
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize="small")
