@@ -44,7 +44,7 @@ class Predictor:
         """The task as this model's head was trained (encoding, loss, …)."""
         return self.model.specs[task]
 
-    def predict(self, task: str, table: Table, batch_size: int = 64, progress: bool = False) -> SplitPredictions:
+    def predict(self, task: str, table: Table, batch_size: int = 128, progress: bool = False) -> SplitPredictions:
         """Predictions for every row of ``table`` (values, and class probabilities for a classification task)."""
         spec = self.spec(task)
         split = encode_table(table, spec.text_columns, self.tokenizer)
