@@ -91,5 +91,6 @@ def test_a_valid_change_reruns_only_the_stages_that_read_it(project):
     set_param(project, "ensemble.members", ["multitask", "finetune-1"])
     stages = _stages_run(run([*DVC, "repro"], project))
     assert stages[:2] == ["validate", "ensemble"]
-    assert sorted(stages[2:]) == ["leaderboard@para", "leaderboard@sst", "leaderboard@sts"]  # read the ensemble's
+    # the leaderboard files and the report read the ensemble's predictions (the report ensemble.members too)
+    assert sorted(stages[2:]) == ["leaderboard@para", "leaderboard@sst", "leaderboard@sts", "report"]
     assert {path: data for path, data in snapshot(project).items() if path.startswith("models/")} == models
