@@ -1,14 +1,29 @@
-"""The method study: the runs it queues and the table it makes from ``dvc exp show --json``."""
+"""The method study: the runs it queues, what it reads back from ``dvc exp show --json``, and its tables."""
+
+import shutil
+from pathlib import Path
 
 import pytest
+import yaml
+from dvc.utils.hydra import apply_overrides
 
-from mtbert.study import Method, finished, run_name, study_runs, summarise
+from mtbert.study import Method, collect, finished, run_name, study_runs, summarise, summarise_pipelines
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def exp(name: str, sst: float, cos: float) -> dict:
-    metrics = {"sst_acc": sst, "para_acc": 0.8, "sts_pearson": 0.88, "overall": 0.7, "grad/cos_sst_para": cos}
-    data = {"params": {}, "metrics": {"metrics/pretrain.json": {"data": metrics}}}
+def exp(name: str, sst: float, cos: float, ensemble: dict | None = None) -> dict:
+    pretrain = {"sst_acc": sst, "para_acc": 0.8, "sts_pearson": 0.88, "overall": 0.7, "grad/cos_sst_para": cos}
+    metrics = {"metrics/pretrain.json": {"data": pretrain}}
+    if ensemble:
+        metrics["metrics/ensemble.json"] = {"data": ensemble}
+    params = {"params.yaml": {"data": {"train": {"grad": name.split("-")[1], "grad_options": {}, "seed": 1}}}}
+    data = {"params": params, "metrics": metrics}
     return {"name": name, "revs": [{"rev": "abc", "name": name, "data": data}]}
+
+
+def scores(overall: float) -> dict:
+    return {"sst_acc": 0.5, "para_acc": 0.8, "sts_pearson": 0.88, "overall": overall}
 
 
 SHOW = [
@@ -21,6 +36,8 @@ SHOW = [
             exp("study-sum-s2", 0.44, 0.3),
             exp("study-swpcgrad-s1", 0.45, 0.0),
             exp("other-run", 0.99, 0.0),  # not part of the study
+            exp("pipeline-sum-s0", 0.46, 0.0, {"ensemble": scores(0.76), "m-1": scores(0.75), "m-2": scores(0.74)}),
+            exp("pipeline-upgrad-s0", 0.46, 0.0),  # stage 1 done, the ensemble not (yet)
         ],
     },
 ]
@@ -31,26 +48,52 @@ def test_runs_queue_stage_one_per_method_and_seed_with_its_options():
     assert len(runs) == 4
     assert runs[0] == ["dvc", "exp", "run", "--queue", "-n", "study-sum-s1", "-S", "train.grad=sum",
                        "-S", "train.grad_options={}", "-S", "train.seed=1", "pretrain"]  # fmt: skip
-    assert "train.grad_options={weights: [1.0, 0.5, 2.0]}" in runs[3] and run_name(Method.parse("famo"), 3) == (
-        "study-famo-s3"
-    )
+    assert runs[3][5] == "study-weighted-1_0p5_2-s2" and run_name(Method.parse("famo"), 3) == "study-famo-s3"
 
 
-def test_runs_carry_settings_and_skip_finished_experiments():
-    runs = study_runs([Method.parse("sum")], [1, 2, 3], "", ["data.raw_dir=/abs/raw"], skip=finished(SHOW))
-    assert [r[5] for r in runs] == ["study-sum-s3"]  # s1 and s2 have metrics in SHOW
+def test_the_overrides_give_the_params_dvc_would_run_with(tmp_path):
+    """What DVC does with the ``-S`` values (its Hydra overrides) on the project's params.yaml: the options land
+    under ``train.grad_options`` and the file stays valid for the project's own loader."""
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    run = study_runs([Method.parse("weighted:1,0.5,2")], [3])[0]
+    apply_overrides(params, [run[i + 1] for i, arg in enumerate(run) if arg == "-S"])
+    train = yaml.safe_load(params.read_text())["train"]
+    assert train["grad"] == "weighted" and train["seed"] == 3
+    assert train["grad_options"] == {"weights": [1.0, 0.5, 2.0]}
+
+
+def test_whole_pipeline_runs_have_their_own_names_and_carry_settings():
+    record = collect(SHOW)
+    runs = study_runs([Method.parse("sum")], [0, 1], "", ["data.raw_dir=/abs/raw"], skip=finished(record))
+    assert [r[5] for r in runs] == ["pipeline-sum-s1"]  # s0 has its ensemble
     assert runs[0][-2:] == ["-S", "data.raw_dir=/abs/raw"]  # no target: the whole pipeline
-    assert finished(SHOW) == {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1"}  # not other-run
+
+
+def test_collect_reads_the_study_runs_and_finished_needs_each_kinds_metrics():
+    record = collect(SHOW)
+    assert set(record) == {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1", "pipeline-sum-s0",
+                           "pipeline-upgrad-s0"}  # fmt: skip
+    assert record["study-sum-s2"]["commit"] == "f00" and record["study-sum-s2"]["grad"] == "sum"
+    assert record["study-sum-s2"]["pretrain"]["sst_acc"] == 0.44 and record["study-sum-s2"]["ensemble"] is None
+    assert finished(record) == {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1", "pipeline-sum-s0"}
 
 
 def test_table_gives_mean_and_standard_deviation_per_method():
-    table = summarise(SHOW, [Method.parse("sum"), Method.parse("swpcgrad"), Method.parse("famo")], {"sum": 1.0})
+    table = summarise(collect(SHOW), [Method.parse("sum"), Method.parse("swpcgrad"), Method.parse("famo")], {"sum": 1})
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
-    assert "| 2 | 0.4200 ± 0.0283 |" in rows["sum"]  # sd of (0.40, 0.44) with n - 1
+    assert "| 2 | 0.4200 ± 0.0283 |" in rows["sum"]  # sd of (0.40, 0.44) with n - 1; not the pipeline's 0.46
     assert "1.00×" in rows["sum"] and "0.200 ± 0.141" in rows["sum"]  # step cost, cosine of sst/para
     assert "| 1 | 0.4500 |" in rows["swpcgrad"]
     assert "| 0 | — |" in rows["famo"]  # no run yet
     assert "0.99" not in table
+
+
+def test_pipeline_table_gives_stage_one_best_member_and_ensemble():
+    table = summarise_pipelines(collect(SHOW), [Method.parse("sum"), Method.parse("upgrad")])
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert rows["sum"] == "| sum | 1 | 0.7000 | 0.7500 | 0.5000 | 0.8000 | 0.8800 | 0.7600 |"
+    assert rows["upgrad"].startswith("| upgrad | 0 | 0.7000 | — |")
 
 
 @pytest.mark.parametrize("text", ["weighted", "sum:1,2"])

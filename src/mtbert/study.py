@@ -1,8 +1,9 @@
-"""The gradient-method study: which runs to queue, and the table of their results (mean ± standard deviation).
+"""The gradient-method study: which runs to queue, what they measured, and the tables of their results.
 
-Pure functions: :func:`study_runs` lists the ``dvc exp run`` arguments of every (method, seed) run and
-:func:`summarise` turns the parsed output of ``dvc exp show --json`` into Markdown. ``bench/method_study.py``
-runs the commands.
+Pure functions: :func:`study_runs` lists the ``dvc exp run`` arguments of every (method, seed) run,
+:func:`collect` reads the runs' params and metrics out of the parsed ``dvc exp show --json`` (a flat record that
+can be kept in git and merged with later runs: experiment refs do not travel with a clone), and :func:`summarise`
+/ :func:`summarise_pipelines` turn a record into Markdown. ``bench/method_study.py`` runs the commands.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-PREFIX = "study"
-METRICS_FILE = "metrics/pretrain.json"
+STAGE1_PREFIX = "study"  # stage 1 only (`pretrain`)
+PIPELINE_PREFIX = "pipeline"  # the whole pipeline: two stages and the ensemble
+PRETRAIN_METRICS = "metrics/pretrain.json"
+ENSEMBLE_METRICS = "metrics/ensemble.json"
 TASK_METRICS = ("sst_acc", "para_acc", "sts_pearson", "overall")
 
 
@@ -39,9 +42,14 @@ class Method:
         return cls(name, name, {})
 
 
-def run_name(method: Method, seed: int) -> str:
+def run_name(method: Method, seed: int, prefix: str = STAGE1_PREFIX) -> str:
     safe = method.label.replace("(", "-").replace(")", "").replace(",", "_").replace(".", "p")
-    return f"{PREFIX}-{safe}-s{seed}"
+    return f"{prefix}-{safe}-s{seed}"
+
+
+def prefix_for(target: str) -> str:
+    """Stage-1 runs and whole-pipeline runs get different names, so that one table never mixes them."""
+    return PIPELINE_PREFIX if not target else STAGE1_PREFIX
 
 
 def study_runs(
@@ -51,66 +59,110 @@ def study_runs(
     settings: list[str] | None = None,
     skip: set[str] | None = None,
 ) -> list[list[str]]:
-    """``dvc exp run --queue`` argument lists, one per (method, seed): stage 1 only by default (``target``).
+    """``dvc exp run --queue`` argument lists, one per (method, seed): stage 1 only by default (``target``; ``''``
+    for the whole pipeline, named ``pipeline-…``).
 
-    ``settings`` are further ``-S key=value`` for every run (e.g. the raw-data folder as an absolute path: a queued
-    experiment sees only files git knows, not the workspace's ``data/raw`` link); runs named in ``skip`` (finished
-    experiments) are left out, so an interrupted study continues where it stopped."""
+    ``train.grad_options`` is first emptied and then given each option with a ``++key=value`` override (a filled
+    mapping cannot replace the empty one of ``params.yaml``: Hydra refuses the new keys). ``settings`` are further
+    ``-S key=value`` for every run (e.g. the raw-data folder as an absolute path: a queued experiment sees only
+    files git knows, not the workspace's ``data/raw`` link); runs named in ``skip`` (finished experiments) are left
+    out, so an interrupted study continues where it stopped."""
     runs = []
     extra = [arg for setting in settings or [] for arg in ("-S", setting)]
     for method in methods:
-        options = "{" + ", ".join(f"{k}: {v}" for k, v in method.options.items()) + "}"
+        options = ["-S", "train.grad_options={}"]
+        for key, value in method.options.items():
+            options += ["-S", f"++train.grad_options.{key}={_hydra_value(value)}"]
         for seed in seeds:
-            if run_name(method, seed) in (skip or set()):
+            name = run_name(method, seed, prefix_for(target))
+            if name in (skip or set()):
                 continue
             runs.append(
-                ["dvc", "exp", "run", "--queue", "-n", run_name(method, seed),
-                 "-S", f"train.grad={method.grad}", "-S", f"train.grad_options={options}",
+                ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"train.grad={method.grad}", *options,
                  "-S", f"train.seed={seed}", *extra, *([target] if target else [])]
             )  # fmt: skip
     return runs
 
 
-def finished(show: list[dict[str, Any]]) -> set[str]:
-    """Names of the study's experiments in ``dvc exp show --json`` output that have stage-1 metrics."""
-    return {name for name, data in experiments(show) if name.startswith(PREFIX + "-") and _pretrain_metrics(data)}
+def _hydra_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def experiments(show: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(name, data)`` of every experiment in ``dvc exp show --json`` output (DVC 3: baselines, each with
-    ``experiments`` holding ``revs``)."""
+def collect(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The study's runs in ``dvc exp show --json`` output: name → ``{"commit", "grad", "grad_options", "seed",
+    "pretrain", "ensemble"}`` (metrics ``None`` where the run did not produce them; other experiments left out)."""
+    runs = {}
+    for commit, name, data in _experiments(show):
+        if not name.startswith((STAGE1_PREFIX + "-", PIPELINE_PREFIX + "-")):
+            continue
+        train = (((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}).get("train") or {}
+        metrics = data.get("metrics") or {}
+        runs[name] = {
+            "commit": commit,
+            "grad": train.get("grad"),
+            "grad_options": train.get("grad_options"),
+            "seed": train.get("seed"),
+            "pretrain": (metrics.get(PRETRAIN_METRICS) or {}).get("data"),
+            "ensemble": (metrics.get(ENSEMBLE_METRICS) or {}).get("data"),
+        }
+    return runs
+
+
+def finished(runs: dict[str, dict[str, Any]]) -> set[str]:
+    """Names of the runs that have their metrics: stage 1's for ``study-…``, the ensemble's for ``pipeline-…``."""
+    key = {STAGE1_PREFIX: "pretrain", PIPELINE_PREFIX: "ensemble"}
+    return {name for name, run in runs.items() if run.get(key[name.split("-", 1)[0]])}
+
+
+def _experiments(show: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(baseline commit, name, data)`` of every experiment in ``dvc exp show --json`` output (DVC 3: baselines,
+    each with ``experiments`` holding ``revs``)."""
     for baseline in show:
         for exp in baseline.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 name = rev.get("name") or exp.get("name")
                 if name and rev.get("data"):
-                    yield name, rev["data"]
+                    yield baseline.get("rev", ""), name, rev["data"]
 
 
-def _pretrain_metrics(data: dict[str, Any]) -> dict[str, float] | None:
-    entry = (data.get("metrics") or {}).get(METRICS_FILE) or {}
-    return entry.get("data")
+def _runs_of(runs: dict[str, dict[str, Any]], method: Method, prefix: str, key: str) -> list[dict[str, float]]:
+    stem = run_name(method, 0, prefix).rsplit("-s", 1)[0] + "-s"
+    return [run[key] for name, run in sorted(runs.items()) if name.startswith(stem) and run.get(key)]
 
 
-def summarise(show: list[dict[str, Any]], methods: list[Method], costs: dict[str, float] | None = None) -> str:
-    """Markdown: per method, mean ± standard deviation over its seeds of each task metric and overall, the step cost
-    against ``sum`` (``costs``: grad → ratio, from ``bench/grad_step.py``), the mean gradient cosine and conflict
-    share per task pair. Methods without a finished run are listed with n = 0."""
-    by_name = {name: _pretrain_metrics(data) for name, data in experiments(show)}
-    pairs = sorted({k.removeprefix("grad/cos_") for m in by_name.values() if m for k in m if k.startswith("grad/cos_")})
+def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dict[str, float] | None = None) -> str:
+    """Markdown: per method, mean ± standard deviation over its seeds of each stage-1 task metric and overall, the
+    step cost against ``sum`` (``costs``: grad → ratio, from ``bench/grad_step.py``), the mean gradient cosine and
+    conflict share per task pair. Methods without a finished run are listed with n = 0."""
+    found = [m for run in runs.values() if run.get("pretrain") for m in [run["pretrain"]]]
+    pairs = sorted({k.removeprefix("grad/cos_") for m in found for k in m if k.startswith("grad/cos_")})
     head = ["method", "n", *TASK_METRICS, "step cost", *[f"cos {p}" for p in pairs], *[f"conflict {p}" for p in pairs]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in methods:
-        runs = [
-            m for name, m in by_name.items() if m and name.startswith(run_name(method, 0).rsplit("-s", 1)[0] + "-s")
-        ]
-        cells = [method.label, str(len(runs))]
-        for key in TASK_METRICS:
-            cells.append(_mean_sd([r[key] for r in runs if key in r], 4))
+        done = _runs_of(runs, method, STAGE1_PREFIX, "pretrain")
+        cells = [method.label, str(len(done))]
+        cells += [_mean_sd([r[key] for r in done if key in r], 4) for key in TASK_METRICS]
         cost = (costs or {}).get(method.grad)
         cells.append("—" if cost is None else f"{cost:.2f}×")
         for kind in ("cos", "conflict"):
-            cells += [_mean_sd([r[f"grad/{kind}_{p}"] for r in runs if f"grad/{kind}_{p}" in r], 3) for p in pairs]
+            cells += [_mean_sd([r[f"grad/{kind}_{p}"] for r in done if f"grad/{kind}_{p}" in r], 3) for p in pairs]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) -> str:
+    """Markdown: per method, the whole pipeline's dev metrics — stage 1, the best fine-tuned member and the
+    ensemble (mean ± standard deviation over the seeds that ran)."""
+    head = ["method", "n", "stage 1 overall", "best member overall", *[f"ensemble {k}" for k in TASK_METRICS]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method in methods:
+        stage1 = _runs_of(runs, method, PIPELINE_PREFIX, "pretrain")
+        ensembles = _runs_of(runs, method, PIPELINE_PREFIX, "ensemble")
+        best = [max(v["overall"] for k, v in e.items() if k != "ensemble") for e in ensembles if len(e) > 1]
+        cells = [method.label, str(len(ensembles)), _mean_sd([r["overall"] for r in stage1], 4), _mean_sd(best, 4)]
+        cells += [_mean_sd([e["ensemble"][key] for e in ensembles], 4) for key in TASK_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
