@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -46,14 +47,14 @@ def main() -> None:
     if not args.report_only:
         seeds = [int(s) for s in args.seeds.split(",")]
         settings = [f"data.raw_dir={args.raw_dir.resolve()}"]
-        done = finished(record | collect(exp_show()))
+        done = finished(record | collect(exp_show(), completed()))
         for command in study_runs(methods, seeds, args.target, settings, skip=done):
             subprocess.run(command, check=True)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
         subprocess.run(["dvc", "queue", "start", "--jobs", str(args.jobs)], check=True, env=env)
-        wait_for_queue()
-    record |= {name: run for name, run in collect(exp_show()).items() if name in finished({name: run})}
+        wait_for_queue(args.jobs, env)
+    record |= {name: run for name, run in collect(exp_show(), completed()).items() if name in finished({name: run})}
     args.record.parent.mkdir(parents=True, exist_ok=True)
     args.record.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     costs = None
@@ -74,15 +75,24 @@ def exp_show(commits: int = 20) -> list[dict]:
     return json.loads(run_text(["dvc", "exp", "show", "--json", "--num", str(commits)]))
 
 
+def completed() -> set[str]:
+    """Names of the experiments that finished (queued, running and failed ones have no experiment ref)."""
+    return set(run_text(["dvc", "exp", "list", "--all-commits", "--name-only"]).split())
+
+
 def run_text(command: list[str]) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def wait_for_queue(poll_s: float = 30.0) -> None:
-    """Until ``dvc queue status`` lists no queued or running experiment."""
+def wait_for_queue(jobs: int, env: dict[str, str], poll_s: float = 60.0) -> None:
+    """Until ``dvc queue status`` lists no queued or running experiment. A worker sometimes exits after its task
+    although tasks are still queued (seen with DVC 3.x and ``--jobs 2``); such a worker is replaced."""
     while any(word in (status := run_text(["dvc", "queue", "status"])) for word in ("Queued", "Running")):
         done = sum(line.split()[-1] in ("Success", "Failed") for line in status.splitlines()[1:] if line.split())
+        active = re.search(r"Worker status: (\d+) active", status)
         print(f"{time.strftime('%H:%M:%S')} queue: {done} finished", flush=True)
+        if "Queued" in status and active and int(active.group(1)) < jobs:
+            subprocess.run(["dvc", "queue", "start", "--jobs", str(jobs)], check=True, env=env)
         time.sleep(poll_s)
 
 

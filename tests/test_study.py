@@ -26,6 +26,7 @@ def scores(overall: float) -> dict:
     return {"sst_acc": 0.5, "para_acc": 0.8, "sts_pearson": 0.88, "overall": overall}
 
 
+DONE = {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1", "other-run", "pipeline-sum-s0", "pipeline-upgrad-s0"}
 SHOW = [
     {"rev": "workspace", "name": None, "data": {}, "experiments": None},
     {
@@ -33,11 +34,12 @@ SHOW = [
         "name": "main",
         "experiments": [
             exp("study-sum-s1", 0.40, 0.1),
-            exp("study-sum-s2", 0.44, 0.3),
+            exp("study-sum-s2", 0.44, 0.3, {"ensemble": scores(0.76)}),  # the baseline's ensemble metrics
             exp("study-swpcgrad-s1", 0.45, 0.0),
             exp("other-run", 0.99, 0.0),  # not part of the study
             exp("pipeline-sum-s0", 0.46, 0.0, {"ensemble": scores(0.76), "m-1": scores(0.75), "m-2": scores(0.74)}),
             exp("pipeline-upgrad-s0", 0.46, 0.0),  # stage 1 done, the ensemble not (yet)
+            exp("study-famo-s1", 0.47, 0.0, {"ensemble": scores(0.7)}),  # running: not in DONE
         ],
     },
 ]
@@ -64,14 +66,14 @@ def test_the_overrides_give_the_params_dvc_would_run_with(tmp_path):
 
 
 def test_whole_pipeline_runs_have_their_own_names_and_carry_settings():
-    record = collect(SHOW)
+    record = collect(SHOW, DONE)
     runs = study_runs([Method.parse("sum")], [0, 1], "", ["data.raw_dir=/abs/raw"], skip=finished(record))
     assert [r[5] for r in runs] == ["pipeline-sum-s1"]  # s0 has its ensemble
     assert runs[0][-2:] == ["-S", "data.raw_dir=/abs/raw"]  # no target: the whole pipeline
 
 
 def test_collect_reads_the_study_runs_and_finished_needs_each_kinds_metrics():
-    record = collect(SHOW)
+    record = collect(SHOW, DONE)
     assert set(record) == {"study-sum-s1", "study-sum-s2", "study-swpcgrad-s1", "pipeline-sum-s0",
                            "pipeline-upgrad-s0"}  # fmt: skip
     assert record["study-sum-s2"]["commit"] == "f00" and record["study-sum-s2"]["grad"] == "sum"
@@ -80,7 +82,9 @@ def test_collect_reads_the_study_runs_and_finished_needs_each_kinds_metrics():
 
 
 def test_table_gives_mean_and_standard_deviation_per_method():
-    table = summarise(collect(SHOW), [Method.parse("sum"), Method.parse("swpcgrad"), Method.parse("famo")], {"sum": 1})
+    table = summarise(
+        collect(SHOW, DONE), [Method.parse("sum"), Method.parse("swpcgrad"), Method.parse("famo")], {"sum": 1}
+    )
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
     assert "| 2 | 0.4200 ± 0.0283 |" in rows["sum"]  # sd of (0.40, 0.44) with n - 1; not the pipeline's 0.46
     assert "1.00×" in rows["sum"] and "0.200 ± 0.141" in rows["sum"]  # step cost, cosine of sst/para
@@ -90,7 +94,7 @@ def test_table_gives_mean_and_standard_deviation_per_method():
 
 
 def test_pipeline_table_gives_stage_one_best_member_and_ensemble():
-    table = summarise_pipelines(collect(SHOW), [Method.parse("sum"), Method.parse("upgrad")])
+    table = summarise_pipelines(collect(SHOW, DONE), [Method.parse("sum"), Method.parse("upgrad")])
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
     assert rows["sum"] == "| sum | 1 | 0.7000 | 0.7500 | 0.5000 | 0.8000 | 0.8800 | 0.7600 |"
     assert rows["upgrad"].startswith("| upgrad | 0 | 0.7000 | — |")

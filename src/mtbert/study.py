@@ -90,12 +90,15 @@ def _hydra_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def collect(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The study's runs in ``dvc exp show --json`` output: name → ``{"commit", "grad", "grad_options", "seed",
-    "pretrain", "ensemble"}`` (metrics ``None`` where the run did not produce them; other experiments left out)."""
+def collect(show: list[dict[str, Any]], completed: set[str]) -> dict[str, dict[str, Any]]:
+    """The study's runs in ``dvc exp show --json`` output that are in ``completed`` (the names of ``dvc exp list``:
+    a queued or running experiment is listed by ``exp show`` too, with the metrics of its unfinished workspace or
+    of its baseline commit): name → ``{"commit", "grad", "grad_options", "seed", "pretrain", "ensemble"}``. Only
+    what the run made is kept: stage 1's metrics for ``study-…``, also the ensemble's for ``pipeline-…``."""
     runs = {}
     for commit, name, data in _experiments(show):
-        if not name.startswith((STAGE1_PREFIX + "-", PIPELINE_PREFIX + "-")):
+        kind = name.split("-", 1)[0]
+        if kind not in (STAGE1_PREFIX, PIPELINE_PREFIX) or name not in completed:
             continue
         train = (((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}).get("train") or {}
         metrics = data.get("metrics") or {}
@@ -105,7 +108,7 @@ def collect(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "grad_options": train.get("grad_options"),
             "seed": train.get("seed"),
             "pretrain": (metrics.get(PRETRAIN_METRICS) or {}).get("data"),
-            "ensemble": (metrics.get(ENSEMBLE_METRICS) or {}).get("data"),
+            "ensemble": (metrics.get(ENSEMBLE_METRICS) or {}).get("data") if kind == PIPELINE_PREFIX else None,
         }
     return runs
 
