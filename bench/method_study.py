@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mtbert.study import Method, collect, finished, study_runs, summarise, summarise_pipelines
 
-DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo,weighted:2,1,1"
+DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo"  # tuned weights: add weighted:<w>,<w>,<w>
 DEFAULT_RECORD = Path(__file__).parent / "results" / "method_study.json"
 
 
