@@ -157,12 +157,14 @@ def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dic
 
 def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) -> str:
     """Markdown: per method, the whole pipeline's dev metrics — stage 1, the best fine-tuned member and the
-    ensemble (mean ± standard deviation over the seeds that ran)."""
+    ensemble (mean ± standard deviation over the seeds that ran); methods without such a run are left out."""
     head = ["method", "n", "stage 1 overall", "best member overall", *[f"ensemble {k}" for k in TASK_METRICS]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in methods:
         stage1 = _runs_of(runs, method, PIPELINE_PREFIX, "pretrain")
         ensembles = _runs_of(runs, method, PIPELINE_PREFIX, "ensemble")
+        if not stage1 and not ensembles:
+            continue  # never run as a whole pipeline
         best = [max(v["overall"] for k, v in e.items() if k != "ensemble") for e in ensembles if len(e) > 1]
         cells = [method.label, str(len(ensembles)), _mean_sd([r["overall"] for r in stage1], 4), _mean_sd(best, 4)]
         cells += [_mean_sd([e["ensemble"][key] for e in ensembles], 4) for key in TASK_METRICS]
