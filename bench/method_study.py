@@ -10,8 +10,8 @@ named ``study-<method>-s<seed>`` (stage 1) or ``pipeline-<method>-s<seed>`` (``-
 ``dvc exp apply`` work on them as on any other. Every finished run's params and metrics are merged into
 ``--record`` (a JSON file to commit: experiment refs stay in the repository that ran them, a clone does not get
 them), and the tables (mean ± standard deviation over seeds) are made from that record; they go to stdout and
-``--out``. ``--jobs 2`` runs two experiments at once, each with half the cores (on a 2-core CPU that measured
-about 1.5× the throughput of one 2-thread job; results then differ from a one-job run in the last digits).
+``--out``. ``--jobs 2`` runs two experiments at once, each with half the cores (on a 2-core CPU about 1.2× the
+throughput of one 2-thread job, README; results then differ from a one-job run in the last digits).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def main() -> None:
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
         subprocess.run(["dvc", "queue", "start", "--jobs", str(args.jobs)], check=True, env=env)
         wait_for_queue(args.jobs, env)
-    record |= {name: run for name, run in collect(exp_show(), completed()).items() if name in finished({name: run})}
+    runs = collect(exp_show(), completed())
+    record |= {name: runs[name] for name in finished(runs)}
     args.record.parent.mkdir(parents=True, exist_ok=True)
     args.record.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     costs = None

@@ -55,7 +55,7 @@ def test_runs_queue_stage_one_per_method_and_seed_with_its_options():
 
 def test_the_overrides_give_the_params_dvc_would_run_with(tmp_path):
     """What DVC does with the ``-S`` values (its Hydra overrides) on the project's params.yaml: the options land
-    under ``train.grad_options`` and the file stays valid for the project's own loader."""
+    under ``train.grad_options`` (the form written before 2026-12-02, a filled mapping, is refused there)."""
     params = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params)
     run = study_runs([Method.parse("weighted:1,0.5,2")], [3])[0]

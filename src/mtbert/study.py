@@ -139,7 +139,7 @@ def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dic
     """Markdown: per method, mean ± standard deviation over its seeds of each stage-1 task metric and overall, the
     step cost against ``sum`` (``costs``: grad → ratio, from ``bench/grad_step.py``), the mean gradient cosine and
     conflict share per task pair. Methods without a finished run are listed with n = 0."""
-    found = [m for run in runs.values() if run.get("pretrain") for m in [run["pretrain"]]]
+    found = [run["pretrain"] for run in runs.values() if run.get("pretrain")]
     pairs = sorted({k.removeprefix("grad/cos_") for m in found for k in m if k.startswith("grad/cos_")})
     head = ["method", "n", *TASK_METRICS, "step cost", *[f"cos {p}" for p in pairs], *[f"conflict {p}" for p in pairs]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
