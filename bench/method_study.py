@@ -64,8 +64,8 @@ def main() -> None:
             f[0]: float(f[2]) for f in (line.split() for line in args.costs.read_text().splitlines()) if len(f) == 3
         }
     tables = summarise(record, methods, costs)
-    if any(name.startswith("pipeline-") for name in record):
-        tables += "\nWhole pipeline (dev):\n\n" + summarise_pipelines(record, methods)
+    if pipelines := summarise_pipelines(record, methods):
+        tables += "\nWhole pipeline (dev):\n\n" + pipelines
     print(tables)
     if args.out:
         args.out.write_text(tables, encoding="utf-8")

@@ -98,6 +98,7 @@ def test_pipeline_table_gives_stage_one_best_member_and_ensemble():
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
     assert rows["sum"] == "| sum | 1 | 0.7000 | 0.7500 | 0.5000 | 0.8000 | 0.8800 | 0.7600 |"
     assert rows["upgrad"].startswith("| upgrad | 0 | 0.7000 | — |") and "famo" not in rows  # no pipeline run
+    assert summarise_pipelines(collect(SHOW, DONE), [Method.parse("famo")]) == ""  # no table at all
 
 
 @pytest.mark.parametrize("text", ["weighted", "sum:1,2"])

@@ -157,7 +157,8 @@ def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dic
 
 def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) -> str:
     """Markdown: per method, the whole pipeline's dev metrics — stage 1, the best fine-tuned member and the
-    ensemble (mean ± standard deviation over the seeds that ran); methods without such a run are left out."""
+    ensemble (mean ± standard deviation over the seeds that ran); methods without such a run are left out, and
+    the result is empty when none of ``methods`` has one."""
     head = ["method", "n", "stage 1 overall", "best member overall", *[f"ensemble {k}" for k in TASK_METRICS]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in methods:
@@ -169,7 +170,7 @@ def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) 
         cells = [method.label, str(len(ensembles)), _mean_sd([r["overall"] for r in stage1], 4), _mean_sd(best, 4)]
         cells += [_mean_sd([e["ensemble"][key] for e in ensembles], 4) for key in TASK_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def _mean_sd(values: list[float], digits: int) -> str:
