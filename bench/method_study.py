@@ -24,15 +24,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from mtbert.study import Method, collect, finished, study_runs, summarise, summarise_pipelines
+from mtbert.study import collect, finished, parse_methods, study_runs, summarise, summarise_pipelines
 
-DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo"  # tuned weights: add weighted:<w>,<w>,<w>
+DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo"  # tuned weights: add weighted:<sst>,<para>,<sts>
 DEFAULT_RECORD = Path(__file__).parent / "results" / "method_study.json"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default=DEFAULT_METHODS, help="comma list; weighted:<w1>,<w2>,<w3> last")
+    parser.add_argument("--methods", default=DEFAULT_METHODS, help="comma list, e.g. sum,weighted:1,2,1,famo")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--target", default="pretrain", help="the stage to reproduce ('' for the whole pipeline)")
     parser.add_argument("--jobs", type=int, default=1, help="experiments at once (each gets cores / jobs threads)")
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--record", type=Path, default=DEFAULT_RECORD)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    methods = split_methods(args.methods)
+    methods = parse_methods(args.methods)
     record = json.loads(args.record.read_text(encoding="utf-8")) if args.record.exists() else {}
     if not args.report_only:
         seeds = [int(s) for s in args.seeds.split(",")]
@@ -95,13 +95,6 @@ def wait_for_queue(jobs: int, env: dict[str, str], poll_s: float = 60.0) -> None
         if "Queued" in status and active and int(active.group(1)) < jobs:
             subprocess.run(["dvc", "queue", "start", "--jobs", str(jobs)], check=True, env=env)
         time.sleep(poll_s)
-
-
-def split_methods(text: str) -> list[Method]:
-    """``a,b,weighted:1,0.5,2``: the numbers after ``weighted:`` belong to it."""
-    head, _, weights = text.partition("weighted:")
-    names = [n for n in head.split(",") if n]
-    return [Method.parse(n) for n in names] + ([Method.parse("weighted:" + weights.strip(","))] if weights else [])
 
 
 if __name__ == "__main__":

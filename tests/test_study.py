@@ -7,7 +7,16 @@ import pytest
 import yaml
 from dvc.utils.hydra import apply_overrides
 
-from mtbert.study import Method, collect, finished, run_name, study_runs, summarise, summarise_pipelines
+from mtbert.study import (
+    Method,
+    collect,
+    finished,
+    parse_methods,
+    run_name,
+    study_runs,
+    summarise,
+    summarise_pipelines,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,6 +108,16 @@ def test_pipeline_table_gives_stage_one_best_member_and_ensemble():
     assert rows["sum"] == "| sum | 1 | 0.7000 | 0.7500 | 0.5000 | 0.8000 | 0.8800 | 0.7600 |"
     assert rows["upgrad"].startswith("| upgrad | 0 | 0.7000 | — |") and "famo" not in rows  # no pipeline run
     assert summarise_pipelines(collect(SHOW, DONE), [Method.parse("famo")]) == ""  # no table at all
+
+
+def test_a_method_list_keeps_each_weighted_arm_with_its_numbers():
+    methods = parse_methods("sum,weighted:1,2,1,weighted:2,1,0.5,famo")
+    assert [(m.grad, m.options) for m in methods] == [
+        ("sum", {}),
+        ("weighted", {"weights": [1.0, 2.0, 1.0]}),
+        ("weighted", {"weights": [2.0, 1.0, 0.5]}),
+        ("famo", {}),
+    ]
 
 
 @pytest.mark.parametrize("text", ["weighted", "sum:1,2"])

@@ -8,6 +8,7 @@ can be kept in git and merged with later runs: experiment refs do not travel wit
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ class Method:
         if weights:
             raise ValueError(f"method {text!r}: only weighted takes values after ':'")
         return cls(name, name, {})
+
+
+def parse_methods(text: str) -> list[Method]:
+    """``sum,weighted:1,2,1,weighted:2,1,1,famo``: a comma before a letter starts the next method, so the numbers
+    after ``weighted:`` stay with it."""
+    return [Method.parse(part) for part in re.split(r",(?=[A-Za-z])", text.strip(",")) if part]
 
 
 def run_name(method: Method, seed: int, prefix: str = STAGE1_PREFIX) -> str:
