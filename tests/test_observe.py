@@ -8,15 +8,22 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from mtbert.aggregators import AGGREGATOR_NAMES, Stat, make_aggregator
 from mtbert.observe import GradientStats
 
 TASKS = ["sst", "para", "sts"]
+DECLARED = {
+    "corrections": Stat("pair", "projections"),
+    "weights": Stat("task", "weights"),
+    "group_weights": Stat("group_task", "weights per group"),
+    "scale": Stat("scalar", "one number"),
+}
 
 
 def aggregator(J: list[list[float]], **stats: torch.Tensor) -> SimpleNamespace:
-    """A stand-in with what GradientStats reads: the Gramian J Jᵀ of the step and its diagnostics."""
-    J = torch.tensor(J, dtype=torch.float32)
-    return SimpleNamespace(last_gramian=J @ J.T, last_stats=stats)
+    """A stand-in with what GradientStats reads: the Gramian J Jᵀ of the step, its diagnostics and their shapes."""
+    J = torch.tensor(J, dtype=torch.float64)
+    return SimpleNamespace(last_gramian=J @ J.T, last_stats=stats, stats=DECLARED)
 
 
 # cos(sst, para) = 1/√2, cos(sst, sts) = -1, cos(para, sts) = -1/√2
@@ -80,16 +87,62 @@ def test_nothing_to_record_without_a_gramian_or_with_one_task():
     assert single.summary() == {}
 
 
-def test_method_counters_are_summed_per_ordered_pair():
+def test_every_statistic_is_a_per_epoch_mean_of_its_declared_shape():
     stats = GradientStats(TASKS)
-    corrections = torch.tensor([[0, 1, 0], [0, 0, 1], [1, 1, 0]])
-    stats.update(aggregator(STEP_1, corrections=corrections))
-    stats.update(aggregator(STEP_2, corrections=corrections))
+    stats.update(
+        aggregator(
+            STEP_1,
+            corrections=torch.tensor([[0, 1, 0], [0, 0, 1], [1, 1, 0]]),
+            weights=torch.tensor([1.0, 2.0, 3.0]),
+            group_weights=torch.tensor([[1.0, 0.0, 2.0], [3.0, 2.0, 0.0]]),  # 2 groups: mean over them per task
+            scale=torch.tensor(4.0),
+        )
+    )
+    stats.update(
+        aggregator(
+            STEP_2,
+            corrections=torch.tensor([[0, 0, 0], [0, 0, 1], [1, 0, 0]]),
+            weights=torch.tensor([3.0, 2.0, 1.0]),
+            group_weights=torch.tensor([[3.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
+            scale=torch.tensor(0.0),
+        )
+    )
     summary = stats.summary()
-    assert summary["grad/corrections_sst_para"] == 2.0  # sst corrected towards para
+    assert summary["grad/corrections_sst_para"] == 0.5  # sst corrected towards para in one of the two steps
+    assert summary["grad/corrections_para_sts"] == 1.0
     assert summary["grad/corrections_para_sst"] == 0.0
-    assert summary["grad/corrections_sts_sst"] == 2.0
     assert "grad/corrections_sst_sst" not in summary
+    assert [summary[f"grad/weights_{t}"] for t in TASKS] == [2.0, 2.0, 2.0]
+    # step 1: per-task group means (2, 1, 1); step 2: (2, 0, 0); over the epoch: (2, 0.5, 0.5)
+    assert [summary[f"grad/group_weights_{t}"] for t in TASKS] == [2.0, 0.5, 0.5]
+    assert summary["grad/scale"] == 2.0
+
+
+def test_a_three_group_statistic_of_three_tasks_is_not_taken_for_a_pair_matrix():
+    """[K, T] with K = T is what shape dispatch could not tell from [T, T]: the declaration decides."""
+    stats = GradientStats(TASKS)
+    stats.update(aggregator(STEP_1, group_weights=torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 6.0]])))
+    assert [stats.summary()[f"grad/group_weights_{t}"] for t in TASKS] == [1.0, 1.0, 2.0]
+
+
+def test_an_undeclared_statistic_is_refused():
+    stats = GradientStats(TASKS)
+    with pytest.raises(ValueError, match="'spread' but does not declare it"):
+        stats.update(aggregator(STEP_1, spread=torch.ones(3)))
+
+
+@pytest.mark.parametrize("name", AGGREGATOR_NAMES)
+def test_every_method_declares_what_it_reports(name: str):
+    options = {"weights": [1.0, 2.0, 3.0]} if name == "weighted" else {}
+    agg = make_aggregator(name, **options)
+    J = torch.randn(3, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    agg(J, torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0]))
+    assert set(agg.last_stats) <= set(agg.stats)
+    for key, declared in agg.stats.items():
+        assert declared.doc and declared.shape in ("task", "pair", "group_task", "scalar"), key
+    stats = GradientStats(TASKS)
+    stats.update(agg)
+    assert all(math.isfinite(v) for v in stats.summary().values())
 
 
 def test_reset_clears_everything():

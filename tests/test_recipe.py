@@ -113,3 +113,27 @@ def test_linear_methods_take_one_task_steps(prepared, tiny_model_dir):
             prepared, tiny_model_dir, train={"grad": grad, "grad_options": options, "sampling": "sequential"}
         )
         assert Recipe.pretrain(cfg).sampling == "sequential"
+
+
+@pytest.mark.parametrize("grad", ["pcgrad", "swpcgrad", "gradvac"])
+def test_the_runs_seed_seeds_every_method_that_draws(prepared, tiny_model_dir, grad):
+    """train.seed reaches the method's own generator (its projection orders), unless grad_options sets one; the
+    orders of two seeds differ, so the method study's seeds vary them."""
+    recipe = Recipe.pretrain(tiny_config(prepared, tiny_model_dir, train={"grad": grad, "seed": 7}))
+    assert recipe.make_aggregator().seed == 7
+    pinned = Recipe.pretrain(
+        tiny_config(prepared, tiny_model_dir, train={"grad": grad, "seed": 7, "grad_options": {"seed": 3}})
+    )
+    assert pinned.make_aggregator().seed == 3
+    draws = [
+        Recipe.pretrain(tiny_config(prepared, tiny_model_dir, train={"grad": grad, "seed": s}))
+        .make_aggregator()
+        ._draw_orders(5, 4)
+        for s in (0, 1)
+    ]
+    assert draws[0] != draws[1]
+
+
+def test_methods_that_do_not_draw_take_no_seed(prepared, tiny_model_dir):
+    recipe = Recipe.pretrain(tiny_config(prepared, tiny_model_dir, train={"grad": "mgda", "seed": 7}))
+    assert type(recipe.make_aggregator()).__name__ == "MGDA"  # built: no seed option forced on it

@@ -1,7 +1,10 @@
-"""Per-epoch statistics of task-gradient geometry, read from the aggregator after each step.
+"""Per-epoch statistics of task-gradient geometry and of the gradient method, read from the aggregator after each step.
 
 The T×T cosine matrix comes free from the Gramian G = J Jᵀ the aggregator already computed:
-cos_ij = G_ij / sqrt(G_ii G_jj).
+cos_ij = G_ij / sqrt(G_ii G_jj). Every statistic in the aggregator's ``last_stats`` is averaged over the epoch's
+steps the same way, as its class's ``stats`` declares it (:class:`~mtbert.aggregators.Stat`): per task, per ordered
+pair ``i_j`` (i ≠ j), per task averaged over the groups of columns, or one value. The sums stay on the Gramian's
+device until :meth:`GradientStats.summary`, so a step reads nothing back to the host for them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from mtbert.aggregators import Aggregator
 
 
 class GradientStats:
-    """Mean cosine and share of conflicting steps (cos < 0) per task pair, and method-specific counters
-    (e.g. GradVac's ``corrections`` per ordered pair ``i_j``: task i's gradient corrected towards task j)."""
+    """Per task pair: the mean cosine and the share of steps in which the two gradients conflict (cos < 0); per
+    statistic of the method: its mean over the steps (keys ``grad/<stat>_<task>``, ``grad/<stat>_<i>_<j>``,
+    ``grad/<stat>``)."""
 
     def __init__(self, tasks: list[str]) -> None:
         self.tasks = tasks
@@ -35,41 +39,56 @@ class GradientStats:
         if gram is None or len(self.tasks) < 2:
             return
         self.steps += 1
-        gram = gram.detach().double().cpu()
-        norms = gram.diagonal().sqrt()
+        gram = gram.detach().double()
+        if self.cos_sum.device != gram.device:
+            self.cos_sum, self.conflicts, self.pair_steps = (
+                x.to(gram.device) for x in (self.cos_sum, self.conflicts, self.pair_steps)
+            )
+        norms = gram.diagonal().clamp(min=0).sqrt()
         present = norms > 0  # a task absent from the step has a zero row: no cosine to speak of
-        cos = gram / (norms[:, None] * norms[None, :]).clamp(min=1e-30)
+        cos = gram / (norms[:, None] * norms[None, :]).clamp(min=1e-300)
         valid = (present[:, None] & present[None, :]).double()
         self.cos_sum += cos * valid
         self.conflicts += (cos < 0).double() * valid
         self.pair_steps += valid
+        declared = getattr(aggregator, "stats", {})
         for key, value in getattr(aggregator, "last_stats", {}).items():
-            value = value.detach().double().cpu()
-            self.extra[key] = self.extra.get(key, torch.zeros_like(value)) + value
+            if key not in declared:
+                raise ValueError(f"{type(aggregator).__name__} set the statistic {key!r} but does not declare it")
+            value = value.detach().double()
+            if declared[key].shape == "group_task":
+                value = value.mean(dim=0)
+            self.extra[key] = self.extra[key] + value if key in self.extra else value.clone()
 
     def summary(self) -> dict[str, float]:
         out = {}
+        cos_sum, conflicts, pair_steps = (x.cpu() for x in (self.cos_sum, self.conflicts, self.pair_steps))
         for i, j in combinations(range(len(self.tasks)), 2):
             pair = f"{self.tasks[i]}_{self.tasks[j]}"
-            steps = self.pair_steps[i, j].item()
+            steps = pair_steps[i, j].item()
             if steps:
-                out[f"grad/cos_{pair}"] = self.cos_sum[i, j].item() / steps
-                out[f"grad/conflict_{pair}"] = self.conflicts[i, j].item() / steps
-        for key, value in self.extra.items():
-            if value.shape == (len(self.tasks),) and self.steps:  # e.g. the weights of Gramian methods
+                out[f"grad/cos_{pair}"] = cos_sum[i, j].item() / steps
+                out[f"grad/conflict_{pair}"] = conflicts[i, j].item() / steps
+        if not self.steps:
+            return out
+        for key, total in self.extra.items():
+            mean = total.cpu() / self.steps
+            if mean.ndim == 0:
+                out[f"grad/{key}"] = mean.item()
+            elif mean.ndim == 1:
                 for i, task in enumerate(self.tasks):
-                    out[f"grad/{key}_{task}"] = value[i].item() / self.steps
-            if value.shape == (len(self.tasks), len(self.tasks)):
+                    out[f"grad/{key}_{task}"] = mean[i].item()
+            else:
                 for i, j in permutations(range(len(self.tasks)), 2):
-                    out[f"grad/{key}_{self.tasks[i]}_{self.tasks[j]}"] = value[i, j].item()
+                    out[f"grad/{key}_{self.tasks[i]}_{self.tasks[j]}"] = mean[i, j].item()
         return out
 
     def state_dict(self) -> dict[str, Tensor | dict[str, Tensor]]:
         return {
-            "cos_sum": self.cos_sum,
-            "conflicts": self.conflicts,
-            "pair_steps": self.pair_steps,
-            "extra": dict(self.extra),
+            "cos_sum": self.cos_sum.cpu(),
+            "conflicts": self.conflicts.cpu(),
+            "pair_steps": self.pair_steps.cpu(),
+            "extra": {key: value.cpu() for key, value in self.extra.items()},
             "steps": self.steps,
         }
 

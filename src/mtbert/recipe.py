@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mtbert._typed import prefixed
-from mtbert.aggregators import AGGREGATOR_NAMES, Aggregator, make_aggregator
+from mtbert.aggregators import AGGREGATOR_NAMES, Aggregator, aggregator_options, make_aggregator
 from mtbert.config import Config, LoopConfig
 from mtbert.errors import ConfigError
 from mtbert.sampling import ONE_TASK_PER_STEP, MultiTaskSampler, make_sampler
@@ -48,7 +48,8 @@ class Recipe:
         grad, grad_options: the gradient method (:func:`mtbert.aggregators.make_aggregator`).
         loss_weights: per-task λ multiplying the task's loss before its backward (missing: 1).
         steps_per_epoch: 0 for the sampling mode's natural epoch.
-        seed: the seed of the batches, the dropout masks and the gradient method.
+        seed: the seed of the batches, the dropout masks and the gradient method's draws (``grad_options.seed``
+            overrides the last).
         loop: epochs, optimiser, schedule, checkpoints, device and precision.
         eval_batch_size: rows per batch of the dev evaluation after each epoch.
     """
@@ -143,7 +144,12 @@ class Recipe:
             )
 
     def make_aggregator(self) -> Aggregator:
-        return make_aggregator(self.grad, **self.grad_options)
+        """The gradient method with ``grad_options``; a method that draws (PCGrad's orders, …) takes the run's
+        ``seed`` unless the options set its own."""
+        options = dict(self.grad_options)
+        if "seed" in aggregator_options(self.grad):
+            options.setdefault("seed", self.seed)
+        return make_aggregator(self.grad, **options)
 
     def make_sampler(self, sizes: dict[str, int], lengths: dict[str, np.ndarray] | None = None) -> MultiTaskSampler:
         """The sampler over training sets of ``sizes`` rows (``lengths``: per-row tokens, for length grouping)."""

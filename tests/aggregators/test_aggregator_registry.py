@@ -60,7 +60,7 @@ def test_missing_required_option() -> None:
         ("pcgrad", {"seed": -3}, "seed"),
         ("swpcgrad", {"seed": "a"}, "seed"),
         ("weighted", {"weights": [1.0, -2.0]}, "weights"),
-        ("mgda", {"epsilon": -1.0}, "epsilon"),
+        ("upgrad", {"reg_eps": -1.0}, "reg_eps"),
         ("alignedmtl", {"scale_mode": "max"}, "scale_mode"),
     ],
 )

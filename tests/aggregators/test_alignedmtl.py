@@ -1,8 +1,9 @@
 """Aligned-MTL (Senushkin et al., CVPR 2023): aligned task gradients with condition number 1.
 
-With ``J = U Σ Vᵀ`` the aligned gradients are ``Ĵ = σ U Vᵀ`` and the output is their mean, i.e. the weights are
-``σ/T · G^{-1/2} 1`` (on the row space). For orthogonal rows ``G^{-1/2} = diag(1/||g_i||)``: every row is rescaled
-to the norm ``σ``, so ``w_i = σ / (T ||g_i||)`` and ``d = σ/T · Σ_i u_i`` (the unit rows).
+With ``J = U Σ Vᵀ`` the aligned gradients are ``Ĵ = σ U Vᵀ`` and the output is their sum (the authors' balancer;
+torchjd takes the mean), i.e. the weights are ``σ G^{-1/2} 1`` (on the row space). For orthogonal rows
+``G^{-1/2} = diag(1/||g_i||)``: every row is rescaled to the norm ``σ``, so ``w_i = σ / ||g_i||`` and
+``d = σ Σ_i u_i`` (the unit rows).
 """
 
 import math
@@ -41,15 +42,15 @@ def check(agg: AlignedMTL, J: torch.Tensor, expected_weights: list[float], expec
 )
 def test_orthogonal_rows_of_unequal_norms(scale_mode: str, sigma: float) -> None:
     J = diagonal(1.0, 2.0, 4.0, n_columns=4)
-    weights = [sigma / 3 * 1.0, sigma / 3 / 2.0, sigma / 3 / 4.0]
-    check(AlignedMTL(scale_mode=scale_mode), J, weights, [sigma / 3] * 3 + [0.0])
+    weights = [sigma * 1.0, sigma / 2.0, sigma / 4.0]
+    check(AlignedMTL(scale_mode=scale_mode), J, weights, [sigma] * 3 + [0.0])
 
 
 def test_median_of_an_even_rank_is_the_lower_middle_value() -> None:
     # Singular values (4, 3, 2, 1): torch.median (as torchjd and the original code use it) takes the lower middle
     # value, σ = 2, not the mean √((9 + 4)/2) of the two middle eigenvalues.
     J = diagonal(1.0, 2.0, 3.0, 4.0, n_columns=5)
-    check(AlignedMTL(scale_mode="median"), J, [2 / 4 / n for n in (1.0, 2.0, 3.0, 4.0)], [0.5] * 4 + [0.0])
+    check(AlignedMTL(scale_mode="median"), J, [2 / n for n in (1.0, 2.0, 3.0, 4.0)], [2.0] * 4 + [0.0])
 
 
 @pytest.mark.parametrize(
@@ -62,39 +63,48 @@ def test_median_of_an_even_rank_is_the_lower_middle_value() -> None:
 )
 def test_two_conflicting_rows(scale_mode: str, sigma: float) -> None:
     # G = [[10, -4], [-4, 2]] = S² with S = [[3, -1], [-1, 1]] (eigenvalues 2 ± √2, the singular values of J), so
-    # G^{-1/2} 1 = S⁻¹ 1 = ½[[1, 1], [1, 3]] 1 = (1, 2): w = σ/2 · (1, 2) and
-    # d = σ/2 · (g0 + 2 g1) = σ/2 · (0, 1, 0, 1).
+    # G^{-1/2} 1 = S⁻¹ 1 = ½[[1, 1], [1, 3]] 1 = (1, 2): w = σ (1, 2) and d = σ (g0 + 2 g1) = σ (0, 1, 0, 1).
     J = torch.tensor([[2.0, 1.0, 2.0, 1.0], [-1.0, 0.0, -1.0, 0.0]], dtype=F64)
-    check(AlignedMTL(scale_mode=scale_mode), J, [sigma / 2, sigma], [0.0, sigma / 2, 0.0, sigma / 2])
+    check(AlignedMTL(scale_mode=scale_mode), J, [sigma, 2 * sigma], [0.0, sigma, 0.0, sigma])
 
 
 def test_zero_row_gets_zero_weight_and_min_is_the_smallest_nonzero_singular_value() -> None:
-    # Rank 2: the transformation acts on the row space only and σ = 1 (not 0); the mean still divides by T = 3.
+    # Rank 2: the transformation acts on the row space only and σ = 1 (not 0).
     J = diagonal(1.0, 2.0, 0.0, n_columns=4)
-    check(AlignedMTL(), J, [1 / 3, 1 / 6, 0.0], [1 / 3, 1 / 3, 0.0, 0.0])
+    check(AlignedMTL(), J, [1.0, 0.5, 0.0], [1.0, 1.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("scale_mode", SCALE_MODES)
-def test_output_is_mean_of_aligned_gradients(seed: int, scale_mode: str) -> None:
+def test_output_is_the_sum_of_the_aligned_gradients(seed: int, scale_mode: str) -> None:
     J = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(seed))
     U, S, Vh = torch.linalg.svd(J, full_matrices=False)
     sigma = {"min": S.min(), "median": S.median(), "rmse": S.square().mean().sqrt()}[scale_mode]
     aligned = sigma * U @ Vh  # Ĵ = σ U Vᵀ (Algorithm 1, independent of sign conventions)
     # The aligned gradients are orthogonal with equal norms σ: condition number 1.
     torch.testing.assert_close(aligned @ aligned.T, sigma**2 * torch.eye(3, dtype=F64))
-    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), aligned.mean(dim=0))
+    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), aligned.sum(dim=0))
 
 
 @pytest.mark.parametrize("scale_mode", SCALE_MODES)
-def test_matches_torchjd_alignedmtl(scale_mode: str) -> None:
+def test_departs_from_torchjd_by_summing_as_the_authors(scale_mode: str) -> None:
+    # torchjd averages the aligned gradients (uniform preference vector); the authors' balancer sums them.
     J = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(11))
-    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), TorchJDAlignedMTL(scale_mode=scale_mode)(J))
+    torch.testing.assert_close(AlignedMTL(scale_mode=scale_mode)(J), 3 * TorchJDAlignedMTL(scale_mode=scale_mode)(J))
 
 
 def test_default_scale_mode_is_min() -> None:
     # σ = 1, the smallest of (4, 2, 1) (median and rmse would give 2 and √7).
-    check(AlignedMTL(), diagonal(1.0, 2.0, 4.0, n_columns=3), [1 / 3, 1 / 6, 1 / 12], [1 / 3, 1 / 3, 1 / 3])
+    check(AlignedMTL(), diagonal(1.0, 2.0, 4.0, n_columns=3), [1.0, 0.5, 0.25], [1.0, 1.0, 1.0])
+
+
+def test_float32_rows_with_a_dependent_row_give_their_float64_result() -> None:
+    """The issue's matrix: float32 rounding of J[0] + J[1] is noise, not a third direction to align."""
+    J = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    J[2] = J[0] + J[1]
+    ours32, ours64 = AlignedMTL()(J), AlignedMTL()(J.double())
+    assert ours64.norm().item() == pytest.approx(3 * 4.2168, rel=1e-4)  # T × torchjd's mean, 4.22 in the issue
+    torch.testing.assert_close(ours32.double(), ours64, rtol=0, atol=1e-6 * ours64.norm().item())
 
 
 def test_invalid_scale_mode() -> None:

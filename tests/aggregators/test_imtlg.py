@@ -65,3 +65,41 @@ def test_zero_jacobian_gives_zero_weights() -> None:
 def test_matches_torchjd_imtlg(seed: int) -> None:
     J = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(IMTLG()(J), TorchJDIMTLG()(J))
+
+
+def dependent_float32() -> torch.Tensor:
+    """The issue's matrix: float32 rows with the third the sum of the first two (exact but for float32 rounding)."""
+    J = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    J[2] = J[0] + J[1]
+    return J
+
+
+def test_float32_rows_with_a_dependent_row_give_their_float64_result() -> None:
+    """Rounding of J[0] + J[1] leaves a singular value 1e-8 of the largest: noise at float32, which the old float64
+    rank tolerance inverted, collapsing the output to norm 7e-7. Both precisions now give 6.5000; torchjd's
+    generalisation (``G⁺`` of the gradients, not of the unit gradients) gives 7.17 on the float64 matrix."""
+    J = dependent_float32()
+    ours32, ours64 = IMTLG()(J), IMTLG()(J.double())
+    assert ours64.norm().item() == pytest.approx(6.5000, abs=1e-4)
+    torch.testing.assert_close(ours32.double(), ours64, rtol=0, atol=1e-6 * ours64.norm().item())
+    assert TorchJDIMTLG()(J.double()).norm().item() == pytest.approx(7.1734, abs=1e-4)
+
+
+def test_dependent_rows_keep_the_invariance_to_each_tasks_scale() -> None:
+    """IMTL-G's point: scaling one task's loss changes nothing (its unit gradient is the same). With g and -g/2,
+    only d = 0 has equal projections; torchjd's G⁺ generalisation returns 2.5 g (departure asserted), and changes
+    with the scale of the second row."""
+    g = torch.tensor([1.0, 2.0, -1.0], dtype=F64)
+    for c in (0.5, 1.0, 3.0):
+        J = torch.stack([g, -c * g])
+        assert IMTLG()(J).norm() <= 1e-12 * g.norm()
+    torch.testing.assert_close(TorchJDIMTLG()(torch.stack([g, -0.5 * g])), 2.5 * g)
+
+
+def test_two_opposite_rows_give_zero_not_amplified_rounding() -> None:
+    # No direction has equal projections on u and -u but 0: G⁺ sends the norms to 0, the weights cannot be
+    # normalised (the rounding of the eigenvectors is not divided by itself).
+    J = torch.tensor([[1.0, 2.0, 3.0], [-1.0, -2.0, -3.0]], dtype=F64)
+    agg = IMTLG()
+    assert agg(J).abs().max() == 0
+    assert agg.last_stats["weights"].tolist() == [0.0, 0.0]

@@ -64,3 +64,14 @@ def test_stale_metrics_stop_the_report(tmp_path):
     inputs.recorded["finetune-1"]["sts_pearson"] = 0.5
     with pytest.raises(DataError, match=r"finetune-1\.sts_pearson is 0\.5, "):
         write_report(tmp_path, inputs, errors=1, resamples=200, seed=0)
+
+
+def test_statistics_with_underscores_in_their_names_are_grouped_by_name():
+    """GradVac's group_weights_<task> and targets_mean_<a>_<b>: the label is the task (pair) at the end."""
+    from mtbert.report.build import split_statistic
+
+    tasks = ["sst", "para", "sts"]
+    assert split_statistic("group_weights_sst", tasks) == ("group_weights", "sst")
+    assert split_statistic("targets_mean_para_sts", tasks) == ("targets_mean", "para_sts")
+    assert split_statistic("cos_sst_para", tasks) == ("cos", "sst_para")
+    assert split_statistic("scale", tasks) == ("scale", "value")

@@ -6,8 +6,8 @@ task's loss w.r.t. the flattened shared parameters) to an update direction of sh
     aggregator = make_aggregator("pcgrad", seed=0)
     aggregator.bind(layout, n_tasks)       # once, before training: [(param name, numel), ...]
     direction = aggregator(J, counts)      # counts: [T] samples per task in this step (optional)
-    aggregator.last_gramian                # J Jᵀ of that call
-    aggregator.last_stats                  # method-specific diagnostics
+    aggregator.last_gramian                # J Jᵀ of that call (float64)
+    aggregator.last_stats                  # method-specific diagnostics, described in type(aggregator).stats
 
 Names (``AGGREGATOR_NAMES``): ``alignedmtl``, ``cagrad``, ``config``, ``dualproj``, ``fairgrad``, ``famo``,
 ``gradvac``, ``imtlg``, ``mgda``, ``nashmtl``, ``pcgrad``, ``sum``, ``swpcgrad``, ``uncertainty``, ``upgrad``,
@@ -19,7 +19,7 @@ and keep state; ``nashmtl`` and ``gradvac`` keep state too; all of it is in ``st
 """
 
 from ._alignedmtl import AlignedMTL
-from ._base import Aggregator, GramianWeightedAggregator, Layout
+from ._base import Aggregator, GramianWeightedAggregator, Layout, Stat
 from ._cagrad import CAGrad
 from ._config import ConFIG
 from ._dualcone import DualProj, UPGrad
@@ -31,7 +31,7 @@ from ._lossweights import FAMO, Uncertainty
 from ._mgda import MGDA
 from ._nashmtl import NashMTL
 from ._pcgrad import PCGrad
-from ._registry import AGGREGATOR_NAMES, aggregator_options, make_aggregator
+from ._registry import AGGREGATOR_NAMES, aggregator_options, make_aggregator, statistic_docs
 from ._sum import Sum, Weighted
 from ._swpcgrad import SampleWeightedPCGrad
 
@@ -53,6 +53,7 @@ __all__ = [
     "NashMTL",
     "PCGrad",
     "SampleWeightedPCGrad",
+    "Stat",
     "Sum",
     "UPGrad",
     "Uncertainty",
@@ -61,4 +62,5 @@ __all__ = [
     "build_groups",
     "group_key",
     "make_aggregator",
+    "statistic_docs",
 ]

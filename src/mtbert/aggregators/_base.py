@@ -6,20 +6,38 @@ loss with respect to the ``P`` shared parameters, flattened) to an update direct
 counts, a parameter layout (for methods that group columns) and per-step diagnostics.
 
 Performance contract (``P`` is ~22M, ``T`` is small): the Gramian ``J Jᵀ`` is computed exactly once
-per call, all per-pair logic runs on a ``[T, T]`` float64 copy of it on the CPU (one device sync
-per call), and the output is produced by a single ``w @ J`` (or one per column segment for grouped
+per call, in float64 whatever ``J``'s dtype (block by block, :func:`~mtbert.aggregators._linalg.gramian`), all
+per-pair logic runs on a ``[T, T]`` CPU copy of it (one device sync per call: the one host read-back a step needs
+for these methods), and the output is produced by a single ``w @ J`` (or one per column segment for grouped
 methods) without materialising extra ``[T, P]`` copies.
+
+Numerics contract: every tolerance is relative to the Gramian's own scale, and the rank of ``J`` is decided at the
+precision of ``J``'s dtype (:func:`~mtbert.aggregators._linalg.rank_rtol`), so float32 rounding is not signal.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
+from . import _linalg
+
 Layout = list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What one key of ``last_stats`` holds: its ``shape`` (``"task"`` ``[T]``, ``"pair"`` ``[T, T]`` for the ordered
+    pairs ``(i, j)``, ``"group_task"`` ``[K, T]`` per group of columns and task, ``"scalar"`` ``[]``) and its
+    meaning, ``doc`` (one line, for the docs and the logs)."""
+
+    shape: Literal["task", "pair", "group_task", "scalar"]
+    doc: str
+
 
 _MAX_SEED = 2**63 - 1
 
@@ -55,9 +73,10 @@ class Aggregator(nn.Module, ABC):
 
     After each call:
 
-    - ``last_gramian`` is the ``[T, T]`` Gramian ``J Jᵀ`` of that call (dtype/device of ``J``),
+    - ``last_gramian`` is the ``[T, T]`` Gramian ``J Jᵀ`` of that call (float64, on ``J``'s device),
       computed once and reused by the method;
-    - ``last_stats`` is a dict of method-specific per-step diagnostics (CPU tensors).
+    - ``last_stats`` is a dict of method-specific per-step diagnostics (CPU tensors), each key described by a
+      :class:`Stat` in the class's ``stats`` (the training loop logs the per-epoch mean of each).
 
     Subclasses implement :meth:`_aggregate`. Stateful subclasses override :meth:`reset` and keep
     their state in registered buffers so that ``state_dict``/``load_state_dict`` round trips.
@@ -73,6 +92,8 @@ class Aggregator(nn.Module, ABC):
     #: Buffers whose size depends on the run (e.g. ``[T]`` state created at :meth:`bind`): loading a state dict
     #: resizes them to the saved shape first, so a resumed run continues exactly.
     resizable_buffers: tuple[str, ...] = ()
+    #: The shape and meaning of each key of ``last_stats`` (a test checks that every key the method sets is here).
+    stats: ClassVar[dict[str, Stat]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,9 +138,9 @@ class Aggregator(nn.Module, ABC):
         what they need in buffers. Default: ignored."""
 
     def _compute_gramian(self, J: Tensor) -> Tensor:
-        """Computes ``J Jᵀ`` (the only full pass over ``J`` besides the output). Grouped methods
+        """Computes ``J Jᵀ`` in float64 (the only full pass over ``J`` besides the output). Grouped methods
         override it to build per-group Gramians in the same pass and return their sum."""
-        return J @ J.T
+        return _linalg.gramian(J)
 
     @abstractmethod
     def _aggregate(self, J: Tensor, gramian: Tensor, counts: Tensor | None) -> Tensor:
@@ -150,20 +171,27 @@ class GramianWeightedAggregator(Aggregator):
     """Aggregator whose output is ``w @ J`` for a weight vector ``w = weights(G, counts)`` computed
     from the Gramian ``G = J Jᵀ`` only.
 
-    Subclasses implement :meth:`weights`, which receives the Gramian as a float64 CPU tensor and
-    returns a ``[T]`` float64 CPU tensor. The weights are exposed as ``last_stats["weights"]``.
+    Subclasses implement :meth:`weights`, which receives the Gramian as a float64 CPU tensor and the rank
+    tolerance of ``J``'s precision, and returns a ``[T]`` float64 CPU tensor. The weights are exposed as
+    ``last_stats["weights"]``.
     """
 
+    stats: ClassVar[dict[str, Stat]] = {
+        "weights": Stat("task", "the task's weight in the direction (direction = Σ_i weights_i g_i)"),
+    }
+
     @abstractmethod
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
-        """Returns the ``[T]`` weights given the float64 CPU Gramian (and optional counts)."""
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
+        """Returns the ``[T]`` weights given the float64 CPU Gramian (and optional counts); eigenvalues of the
+        Gramian at or below ``rtol`` × the largest are rounding of ``J``'s dtype
+        (:func:`~mtbert.aggregators._linalg.rank_rtol`)."""
 
     def _aggregate(self, J: Tensor, gramian: Tensor, counts: Tensor | None) -> Tensor:
         gramian_cpu = gramian.detach().to(device="cpu", dtype=torch.float64)
         counts_cpu = None if counts is None else counts.detach().to(device="cpu", dtype=torch.float64)
-        w = self.weights(gramian_cpu, counts_cpu)
+        w = self.weights(gramian_cpu, counts_cpu, _linalg.rank_rtol(J.dtype, J.shape[0], J.shape[1]))
         self.last_stats["weights"] = w
-        return w.to(device=J.device, dtype=J.dtype) @ J
+        return _linalg.combine(w, J)
 
 
 class RandomOrderMixin:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from ._base import Aggregator, Layout, RandomOrderMixin
+from ._base import Aggregator, Layout, RandomOrderMixin, Stat
 from ._groups import GROUPINGS, build_groups
+from ._linalg import combine
+from ._linalg import gramian as float64_gramian
 
 # Lower bound on 1 - φ̂² in the correction's denominator: φ̂ = ±1 (only reachable with beta = 1 and
 # exactly parallel gradients) would otherwise divide by zero.
@@ -99,8 +101,8 @@ class GradVac(RandomOrderMixin, Aggregator):
     never called), and the generator state ``rng_state``; both are saved in ``state_dict``.
     ``reset()`` zeroes the targets and re-seeds the generator.
 
-    ``last_stats``: ``corrections`` ``[T, T]`` int64, number of groups in which pair ``(i, j)`` was
-    corrected this step (0/1 for ``group="all"``); ``group_weights`` ``[K, T]``;
+    ``last_stats`` (:attr:`stats`): ``corrections`` ``[T, T]`` int64, number of groups in which pair
+    ``(i, j)`` was corrected this step (0/1 for ``group="all"``); ``group_weights`` ``[K, T]``;
     ``targets_mean`` ``[T, T]``, the updated targets averaged over groups.
 
     :param beta: EMA rate ``β`` of the targets, in ``(0, 1]`` (default 0.01).
@@ -111,6 +113,11 @@ class GradVac(RandomOrderMixin, Aggregator):
     """
 
     targets: Tensor | None
+    stats: ClassVar[dict[str, Stat]] = {
+        "corrections": Stat("pair", "groups of columns in which task i's gradient was corrected towards task j's"),
+        "group_weights": Stat("group_task", "the task's weight in the direction (mean over the groups of columns)"),
+        "targets_mean": Stat("pair", "the EMA target cosine of the pair after the step (mean over the groups)"),
+    }
 
     def __init__(self, beta: float = 0.01, group: str = "all", seed: int = 0) -> None:
         super().__init__()
@@ -174,7 +181,7 @@ class GradVac(RandomOrderMixin, Aggregator):
         weights, corrections, new_targets = _vaccinate_groups(group_gramians, targets, orders, self.beta, n_tasks)
         self.targets.copy_(new_targets)
         self.last_stats.update(corrections=corrections, group_weights=weights, targets_mean=new_targets.mean(dim=0))
-        return _combine(J, segments, weights.to(device=J.device, dtype=J.dtype))
+        return _combine(J, segments, weights)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         # An unbound group="all" instance has no targets yet: take the saved shape.
@@ -214,15 +221,15 @@ def _covers_all(segments: list[tuple[int, int, int]], n_columns: int) -> bool:
 
 
 def _group_gramians(J: Tensor, segments: list[tuple[int, int, int]], n_groups: int) -> tuple[Tensor, Tensor]:
-    """``(J Jᵀ, [K, T, T] per-group Gramians)`` from one pass over ``J``; the first is the sum of the others."""
+    """``(J Jᵀ, [K, T, T] per-group Gramians)``, float64, from one pass over ``J``; the first is the sum of the
+    others."""
     if _covers_all(segments, J.shape[1]):
-        gramian = J @ J.T
+        gramian = float64_gramian(J)
         return gramian, gramian.unsqueeze(0)
     n_tasks = J.shape[0]
-    group_gramians = J.new_zeros(n_groups, n_tasks, n_tasks)
+    group_gramians = torch.zeros(n_groups, n_tasks, n_tasks, dtype=torch.float64, device=J.device)
     for k, start, stop in segments:
-        block = J[:, start:stop]
-        group_gramians[k].addmm_(block, block.T)
+        group_gramians[k] += float64_gramian(J[:, start:stop])
     return group_gramians.sum(dim=0), group_gramians
 
 
@@ -256,8 +263,8 @@ def _vaccinate_groups(
 def _combine(J: Tensor, segments: list[tuple[int, int, int]], weights: Tensor) -> Tensor:
     """The output: ``weights[k] @ J[:, start:stop]`` for each segment ``(k, start, stop)``."""
     if _covers_all(segments, J.shape[1]):
-        return weights[segments[0][0]] @ J
-    out = J.new_empty(J.shape[1])  # the segments cover every column
+        return combine(weights[segments[0][0]], J)
+    out = torch.empty(J.shape[1], dtype=J.dtype, device=J.device)  # the segments cover every column
     for k, start, stop in segments:
-        torch.mv(J[:, start:stop].T, weights[k], out=out[start:stop])
+        combine(weights[k], J[:, start:stop], out=out[start:stop])
     return out

@@ -82,7 +82,7 @@ class Uncertainty(_LossWeighted):
     def __init__(self, lr: float = 1e-2) -> None:
         super().__init__(_options.real("lr", lr, low_open=True))
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         w = torch.exp(-self.param)
         self._adam(1 - w * self.losses)
         self.own_weights = w
@@ -121,7 +121,7 @@ class FAMO(_LossWeighted):
         super().bind(layout, n_tasks)
         self.prev_losses = torch.zeros(0, dtype=torch.float64)
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         gap = (self.losses - self.min_loss).clamp(min=0) + _EPS
         if len(self.prev_losses):
             fall = ((self.prev_losses - self.min_loss).clamp(min=0) + _EPS).log() - gap.log()

@@ -1,4 +1,4 @@
-"""Nash-MTL: the update as the Nash bargaining solution among the tasks."""
+"""Nash-MTL: the Nash bargaining solution among the tasks, and the alpha-fair solver it shares with FairGrad."""
 
 from __future__ import annotations
 
@@ -8,37 +8,54 @@ from torch import Tensor
 from . import _options
 from ._base import GramianWeightedAggregator
 
-_RIDGE = 1e-8  # keeps the problem bounded when the gradients are linearly dependent
-_TOL = 1e-10
+# Relative to each task's own |g_i|²: keeps the problem bounded when 0 is in the gradients' hull (e.g. g_2 = -g_1),
+# and leaves a task whose gradient is 1e-6 of another's as solved as the rest.
+_RIDGE = 1e-10
+_TOL = 1e-12
 
 
-def bargaining_weights(gramian: Tensor, start: Tensor, max_iters: int = 100) -> Tensor:
-    """The ``α > 0`` with ``G α = 1 / α`` (``G`` = ``gramian``): the minimiser of the convex
-    ``½ αᵀ G α - Σ_i log α_i``, found by damped Newton from ``start``. Solved on ``G / |G|_F`` (plus a 1e-8 ridge),
-    whose solution is ``sqrt(|G|_F)`` times the one sought, as the authors' code does."""
-    scale = gramian.norm().clamp(min=1e-300).sqrt()
-    G = gramian / scale**2 + _RIDGE * torch.eye(len(gramian), dtype=gramian.dtype)
-    return _newton(G, start * scale, max_iters) / scale
+def fair_weights(gramian: Tensor, alpha: float = 1.0, start: Tensor | None = None, max_iters: int = 100) -> Tensor:
+    """The ``w > 0`` with ``G w = w^(-1/alpha)`` (``G`` = ``gramian``): alpha = 1 is Nash-MTL's ``G w = 1 / w``.
+
+    It is the minimiser of the convex ``½ wᵀ G w - Σ_i φ(w_i)`` with ``φ' (w) = w^(-1/alpha)`` (``φ = log`` for
+    alpha = 1), found by damped Newton from ``start`` (default: ones). Solved on ``G / |G|_F`` plus a ridge of 1e-10
+    of each diagonal entry, whose solution is ``|G|_F^(alpha / (alpha + 1))`` times the one sought, as the authors'
+    Nash-MTL normalises. A zero row (a task with no shared gradient) has no finite solution: it gets weight 0."""
+    n = len(gramian)
+    present = gramian.diagonal() > 0
+    w = torch.zeros(n, dtype=gramian.dtype)
+    if not present.any():
+        return w
+    sub = gramian[present][:, present]
+    scale = float(sub.norm())
+    G = sub / scale
+    G = G + _RIDGE * torch.diag(G.diagonal())
+    factor = scale ** (alpha / (alpha + 1))
+    begin = torch.ones(len(G), dtype=gramian.dtype) if start is None or len(start) != n else start[present] * factor
+    begin = torch.where(begin > 0, begin, torch.ones_like(begin))
+    w[present] = _newton(G, begin, alpha, max_iters) / factor
+    return w
 
 
-def _newton(G: Tensor, start: Tensor, max_iters: int) -> Tensor:
-    alpha = start.clone()
+def _newton(G: Tensor, w: Tensor, alpha: float, max_iters: int) -> Tensor:
+    power = 1.0 - 1.0 / alpha
 
     def f(a: Tensor) -> float:
-        return (0.5 * a @ G @ a - a.log().sum()).item()
+        barrier = a.log().sum() if alpha == 1.0 else (a**power).sum() / power
+        return (0.5 * a @ G @ a - barrier).item()
 
     for _ in range(max_iters):
-        grad = G @ alpha - 1 / alpha
+        grad = G @ w - w ** (-1.0 / alpha)
         if grad.norm() < _TOL:
             break
-        step = -torch.linalg.solve(G + torch.diag(1 / alpha**2), grad)
-        t, value = 1.0, f(alpha)
-        while (alpha + t * step <= 0).any() or f(alpha + t * step) > value + 1e-4 * t * (grad @ step).item():
+        step = -torch.linalg.solve(G + torch.diag(w ** (-1.0 / alpha - 1.0) / alpha), grad)
+        t, value = 1.0, f(w)
+        while (w + t * step <= 0).any() or f(w + t * step) > value + 1e-4 * t * (grad @ step).item():
             t /= 2
             if t < 1e-12:
-                return alpha
-        alpha = alpha + t * step
-    return alpha
+                return w
+        w = w + t * step
+    return w
 
 
 class NashMTL(GramianWeightedAggregator):
@@ -49,9 +66,10 @@ class NashMTL(GramianWeightedAggregator):
     weighted loss does.
 
     The paper approaches the solution with up to 20 convex approximations solved by cvxpy/ECOS (as
-    ``torchjd.aggregation.NashMTL`` does), which costs more than the rest of a training step here; the condition
-    is the stationarity of the convex ``½ αᵀ G α - Σ log α_i``, so it is solved exactly (damped Newton on
-    ``[T, T]``, warm-started from the previous ``α``, kept in a buffer so a resumed run continues exactly).
+    ``torchjd.aggregation.NashMTL`` does), which costs more than the rest of a training step here and stops within
+    their 1e-3 / 1e-6 criteria; the condition is the stationarity of the convex ``½ αᵀ G α - Σ log α_i``, so it is
+    solved exactly (:func:`fair_weights`: damped Newton on ``[T, T]``, warm-started from the previous ``α``, kept
+    in a buffer so a resumed run continues exactly). Scale: invariant (``||d||² = T`` before the rescaling).
 
     :param max_norm: Largest norm of the output (>= 0; 0 disables the rescaling; default 1.0, the paper's).
     :param update_weights_every: Solve for ``α`` every this many steps, reuse it in between (>= 1, default 1).
@@ -70,10 +88,9 @@ class NashMTL(GramianWeightedAggregator):
         self.alpha = torch.zeros(0, dtype=torch.float64)
         self.steps.zero_()
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         if len(self.alpha) != len(gramian) or self.steps.item() % self.update_weights_every == 0:
-            start = self.alpha if len(self.alpha) == len(gramian) else torch.ones(len(gramian), dtype=torch.float64)
-            self.alpha = bargaining_weights(gramian, start)
+            self.alpha = fair_weights(gramian, 1.0, self.alpha)
         self.steps += 1
         self.own_weights = self.alpha.clone()
         norm = (self.alpha @ gramian @ self.alpha).clamp(min=0).sqrt().item()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from ._base import GramianWeightedAggregator, RandomOrderMixin
+from ._base import GramianWeightedAggregator, RandomOrderMixin, Stat
 
 
 def pcgrad_coefficients(gramian: Tensor, orders: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
@@ -59,6 +60,11 @@ class PCGrad(RandomOrderMixin, GramianWeightedAggregator):
     :param seed: Seed of the generator drawing the orders (integer in ``[0, 2**63 - 1]``, default 0).
     """
 
+    stats: ClassVar[dict[str, Stat]] = {
+        **GramianWeightedAggregator.stats,
+        "corrections": Stat("pair", "1 when task i's gradient was projected onto the normal plane of task j's"),
+    }
+
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self._init_rng(seed)
@@ -66,7 +72,7 @@ class PCGrad(RandomOrderMixin, GramianWeightedAggregator):
     def reset(self) -> None:
         self._reset_rng()
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         orders = self._draw_orders(gramian.shape[0])[0]
         weights, corrections = pcgrad_coefficients(gramian, orders)
         self.last_stats["corrections"] = corrections

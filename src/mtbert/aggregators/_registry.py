@@ -49,6 +49,19 @@ def aggregator_options(name: str) -> tuple[str, ...]:
     return tuple(sorted(p for p in params if p != "self"))
 
 
+def statistic_docs() -> dict[str, str]:
+    """What each key of ``last_stats`` means, over every registered method; where methods give one key different
+    meanings, each meaning names its methods."""
+    meanings: dict[str, dict[str, list[str]]] = {}
+    for name, cls in sorted(_REGISTRY.items()):
+        for key, stat in cls.stats.items():
+            meanings.setdefault(key, {}).setdefault(stat.doc, []).append(name)
+    out = {}
+    for key, docs in meanings.items():
+        out[key] = next(iter(docs)) if len(docs) == 1 else " / ".join(f"{d} ({', '.join(n)})" for d, n in docs.items())
+    return out
+
+
 def make_aggregator(name: str, **options: Any) -> Aggregator:
     """Builds the aggregator registered under ``name`` with the given options.
 

@@ -17,7 +17,7 @@ class Sum(GramianWeightedAggregator):
 
     linear = True
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         return torch.ones(gramian.shape[0], dtype=torch.float64)
 
 
@@ -43,7 +43,7 @@ class Weighted(GramianWeightedAggregator):
 
     linear = True
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         n_tasks = gramian.shape[0]
         if len(self.task_weights) != n_tasks:
             raise ValueError(

@@ -30,7 +30,7 @@ class SampleWeightedPCGrad(PCGrad):
 
     requires_counts = True
 
-    def weights(self, gramian: Tensor, counts: Tensor | None) -> Tensor:
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
         assert counts is not None  # enforced by Aggregator._check_inputs
         if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
             raise ValueError(f"counts must be finite and non-negative. Found counts={counts.tolist()}.")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtbert.aggregators import statistic_docs
 from mtbert.report import figures
 from mtbert.report import page as html
 from mtbert.report.errors import error_columns, error_rows, write_rows
@@ -21,6 +22,10 @@ from mtbert.report.table import ENSEMBLE, OVERALL, check_matches, intervals, met
 INDEX = "index.html"
 THRESHOLDS = np.linspace(0, 1, 101)
 FIRST_STATS = ("cos", "conflict")  # shown first, and as pair heatmaps; other statistics follow as lines
+GRADIENT_STATISTICS = {
+    "cos": "the cosine of the two task gradients",
+    "conflict": "the share of steps in which they conflict (cosine < 0)",
+}
 
 
 @dataclass(frozen=True)
@@ -94,17 +99,34 @@ def _curves(out: Path, inputs: ReportInputs) -> list[str]:
     return parts or [html.paragraph("No training curves were found.")]
 
 
+def split_statistic(name: str, tasks: list[str]) -> tuple[str, str]:
+    """``grad/<stat>_<a>_<b>``, ``<stat>_<task>`` or ``<stat>`` → ``(stat, label)``: the label is the task pair or
+    the task the name ends with (a statistic's own name may hold underscores: ``group_weights_sst``)."""
+    for a in tasks:
+        for b in tasks:
+            if a != b and name.endswith(f"_{a}_{b}"):
+                return name[: -len(a) - len(b) - 2], f"{a}_{b}"
+    for task in tasks:
+        if name.endswith(f"_{task}"):
+            return name[: -len(task) - 1], task
+    return name, "value"
+
+
 def _gradients(out: Path, inputs: ReportInputs) -> list[str]:
     groups: dict[str, dict[str, Curve]] = {}
+    tasks = [t.spec.name for t in inputs.tasks]
     for name, curve in sorted(inputs.grad.items()):
-        stat, _, label = name.partition("_")
+        stat, label = split_statistic(name, tasks)
         groups.setdefault(stat, {})[label] = curve
     if not groups:
         return [html.paragraph("The gradient method logged no gradient statistics.")]
     ordered = {s: groups[s] for s in FIRST_STATS if s in groups} | groups
     figures.gradient_lines(ordered, out / "gradients.png")
-    parts = [html.figure("gradients.png", "Per epoch: " + ", ".join(ordered) + " (per task pair a_b, or per task)")]
-    tasks = [t.spec.name for t in inputs.tasks]
+    meanings = {**GRADIENT_STATISTICS, **statistic_docs()}
+    described = "; ".join(f"{s}: {meanings[s]}" if s in meanings else s for s in ordered)
+    parts = [
+        html.figure("gradients.png", f"Per epoch, means over its steps (per task pair a_b, or per task) of {described}")
+    ]
     means = {s: {p: float(np.mean(c.values)) for p, c in groups[s].items()} for s in FIRST_STATS if s in groups}
     if means:
         figures.pair_heatmaps(tasks, {s: figures.pair_matrix(tasks, v) for s, v in means.items()}, out / "pairs.png")
