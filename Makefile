@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # Stages run `python stages/...`: the venv must come first on PATH for dvc to find it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install data repro test test-slow lint bench clean
+.PHONY: install data browser repro test test-slow lint bench mutate clean
 
 install: $(VENV)/.installed
 
@@ -33,10 +33,15 @@ data:
 repro: install data
 	$(VENV)/bin/dvc repro
 
-test: install
+# tests/e2e/test_report.py opens the report in Debian's chromium (playwright drives it; nothing is downloaded).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: no chromium (apt-get install chromium): the report-page tests will be skipped" >&2
+
+test: install browser
 	$(PY) -m pytest -m "not slow" -q
 
-test-slow: install
+test-slow: install browser
 	$(PY) -m pytest -m slow -q
 
 lint: install
@@ -48,6 +53,13 @@ bench: install data
 	$(PY) bench/grad_step.py
 	$(PY) bench/ddp_step.py
 	$(PY) bench/throughput.py
+
+# Mutation testing of the modules where a silent error changes results ([tool.mutmut] in pyproject.toml); not in CI
+# (hours on two cores). `mutmut results` lists the survivors, `mutmut show <name>` one of them.
+mutate: install
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) bench/mutation_scores.py mutants/mutmut-cicd-stats.json
 
 clean:
 	rm -rf $(VENV)

@@ -13,6 +13,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests test this checkout: stop at once if ``mtbert`` comes from another one (a venv made elsewhere)."""
+    import mtbert.config
+
+    where = Path(mtbert.config.__file__).resolve().parent
+    if not where.is_relative_to(ROOT / "src"):
+        raise pytest.UsageError(f"mtbert is imported from {where}, not {ROOT / 'src'} (run pytest in this checkout)")
+
+
 WORDS = [
     "good",
     "bad",

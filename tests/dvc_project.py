@@ -62,7 +62,9 @@ def copy_project(project: Path, dest: Path) -> Path:
     return dest
 
 
-def snapshot(project: Path, outputs: tuple[str, ...] = ("data", "models", "predictions", "metrics", "dvclive")) -> dict:
+def snapshot(
+    project: Path, outputs: tuple[str, ...] = ("data", "models", "predictions", "metrics", "dvclive", "reports")
+) -> dict:
     """Every file under ``outputs``, by path: to compare before and after."""
     files = {}
     for name in outputs:

@@ -22,6 +22,9 @@ def test_with_a_bar_the_items_pass_through_and_the_bar_counts_them():
     assert list(progress(iter("abc"), enabled=True, total=3, desc="tokenize", file=out)) == ["a", "b", "c"]
     drawn = out.getvalue()
     assert "tokenize" in drawn and "0/3" in drawn  # drawn at the start; erased at the end (leave=False)
+    bar = Progress(iter("abc"), enabled=True, total=3, desc="x", file=io.StringIO())
+    assert list(bar) == ["a", "b", "c"]
+    assert bar.bar is not None and bar.bar.n == 3  # it counted every item (a bar that never advances stays at 0)
 
 
 def test_a_note_is_shown_beside_the_bar():

@@ -64,7 +64,7 @@ def test_runs_queue_stage_one_per_method_and_seed_with_its_options():
 
 def test_the_overrides_give_the_params_dvc_would_run_with(tmp_path):
     """What DVC does with the ``-S`` values (its Hydra overrides) on the project's params.yaml: the options land
-    under ``train.grad_options`` (the form written before 2026-12-02, a filled mapping, is refused there)."""
+    under ``train.grad_options``; the form written before 2026-12-02, a filled mapping, is refused (tried below)."""
     params = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params)
     run = study_runs([Method.parse("weighted:1,0.5,2")], [3])[0]
@@ -72,6 +72,11 @@ def test_the_overrides_give_the_params_dvc_would_run_with(tmp_path):
     train = yaml.safe_load(params.read_text())["train"]
     assert train["grad"] == "weighted" and train["seed"] == 3
     assert train["grad_options"] == {"weights": [1.0, 0.5, 2.0]}
+    shutil.copy(ROOT / "params.yaml", params)
+    with pytest.raises(Exception, match="Invalid `--set-param` value") as refused:  # the old form
+        apply_overrides(params, ["train.grad_options={weights: [1, 0.5, 2]}"])
+    assert "Could not override 'train.grad_options'" in str(refused.value.__cause__)
+    assert yaml.safe_load(params.read_text())["train"]["grad_options"] == {}
 
 
 def test_whole_pipeline_runs_have_their_own_names_and_carry_settings():

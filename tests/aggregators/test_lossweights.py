@@ -49,6 +49,26 @@ def test_famo_weight_moves_toward_the_task_whose_loss_falls_slowest() -> None:
     assert z[0] > 1 / 3
 
 
+def test_famo_one_step_of_the_papers_rule_by_hand() -> None:
+    """Algorithm 1 with the fall between two steps' losses: δ = log L¹ - log L² = (log 2, log(2/1.8), log(4/4.4));
+    with z = 1/3 the softmax Jacobian gives g = z (δ - zᵀδ) = (0.15292, -0.04301, -0.10990); Adam's first step moves
+    ξ by -lr g / (|g| + 1e-8) (bias-corrected moments g and g²; ξ = 0, so no decay); the weights are z / L² scaled to
+    sum 1. (Without the logs δ = (0.5, 0.2, -0.4) and g's second sign flips.)"""
+    first, second = [1.0, 2.0, 4.0], [0.5, 1.8, 4.4]
+    delta = [math.log(a / b) for a, b in zip(first, second, strict=True)]
+    mean = sum(delta) / 3
+    g = [(d - mean) / 3 for d in delta]
+    assert g == pytest.approx([0.152916, -0.043013, -0.109903], abs=1e-6)
+    xi = [-0.025 * gi / (abs(gi) + 1e-8) for gi in g]
+    z = [math.exp(x) / sum(math.exp(y) for y in xi) for x in xi]
+    w = [zi / (loss + 1e-8) for zi, loss in zip(z, second, strict=True)]
+    expected = torch.tensor([wi / sum(w) for wi in w], dtype=F64)
+    agg = make_aggregator("famo", lr=0.025, gamma=0.001)
+    agg(J, losses=torch.tensor(first, dtype=F64))
+    torch.testing.assert_close(agg(J, losses=torch.tensor(second, dtype=F64)), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(agg.param, torch.tensor(xi, dtype=F64), rtol=1e-12, atol=0)
+
+
 def test_famo_weights_are_the_gradient_of_the_weighted_log_losses() -> None:
     """w_i = z_i / (c L_i), c = Σ z_j / L_j: the gradient of Σ z_i log L_i scaled to sum 1."""
     agg = make_aggregator("famo")

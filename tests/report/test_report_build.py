@@ -45,12 +45,15 @@ def test_the_page_shows_every_figure_as_a_png_beside_it(tmp_path):
             assert f'data-model="{name}" data-metric="{key}"><span class="value">{format_value(value)}<' in html
 
 
-def test_error_tables_are_written_as_csv(tmp_path):
-    write_report(tmp_path, _inputs(), errors=3, resamples=200, seed=0)
-    for task in ("sst", "para", "sts"):
-        with (tmp_path / f"errors-{task}.csv").open(newline="") as f:
+@pytest.mark.parametrize("errors", [1, 3, 7])
+def test_error_tables_are_written_as_csv_with_as_many_rows_as_asked(tmp_path, errors):
+    inputs = _inputs()
+    write_report(tmp_path, inputs, errors=errors, resamples=200, seed=0)
+    for task in inputs.tasks:
+        with (tmp_path / f"errors-{task.spec.name}.csv").open(newline="") as f:
             rows = list(csv.DictReader(f))
-        assert 0 < len(rows) <= 3
+        wrong = len(task.gold) if task.probabilities is None else int((task.ensemble != task.gold).sum())
+        assert len(rows) == min(errors, wrong) and wrong >= 5  # 1 and 3: as asked; 7: every wrong row of para
         assert {"gold", "predicted", "finetune-1", "finetune-3"} <= set(rows[0])
 
 

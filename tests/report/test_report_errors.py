@@ -15,7 +15,9 @@ def test_most_confident_wrong_orders_by_confidence_then_row():
     confidence = np.array([0.6, 0.99, 0.9, 0.6, 0.7, 0.1])
     assert most_confident_wrong(wrong, confidence, 10).tolist() == [2, 4, 0, 3, 5]  # row 1 is right; 0 before 3
     assert most_confident_wrong(wrong, confidence, 2).tolist() == [2, 4]
-    assert most_confident_wrong(~wrong | True, confidence, 0).tolist() == []
+    everything_wrong = np.ones_like(wrong)
+    assert most_confident_wrong(everything_wrong, confidence, 0).tolist() == []  # n = 0: none, though all are wrong
+    assert most_confident_wrong(everything_wrong, confidence, 3).tolist() == [1, 2, 4]
 
 
 def test_classification_errors_are_wrong_and_sorted_by_the_members_mean_probability():
