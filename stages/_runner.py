@@ -19,23 +19,57 @@ from mtbert.artifacts import Artifacts
 from mtbert.checks import check_machine
 from mtbert.config import Config, DistConfig, load_config
 from mtbert.errors import ConfigError, DataError
+from mtbert.files import write_text_atomic
 
 PARAMS = "params.yaml"
 ARTIFACTS = Artifacts()
 
 
-def run(main: Callable[[Config], None], distributed: bool = False) -> None:
-    """Load the params and call ``main``; a user-facing error becomes one line on stderr and exit status 2.
-    ``distributed``: a training stage, run under ``torchrun`` when ``dist`` asks for more than one process."""
+Argument = tuple[str, Callable[[Config, str], object]]  # a stage argument's name and its parser
+
+
+def one_of(values: Callable[[Config], tuple]) -> Callable[[Config, str], object]:
+    """A parser: the argument (as the type of ``values(cfg)``'s items) if it is one of them."""
+
+    def parse(cfg: Config, text: str) -> object:
+        allowed = values(cfg)
+        for value in allowed:
+            if str(value) == text:
+                return value
+        raise ValueError(f"{text!r} is not one of {', '.join(map(str, allowed))}")
+
+    return parse
+
+
+def parse_arguments(cfg: Config, arguments: tuple[Argument, ...], argv: list[str]) -> list[object]:
+    """The stage's own command-line arguments, each checked against the params (a :class:`DataError` naming it)."""
+    script = f"stages/{Path(sys.argv[0]).name}"
+    if len(argv) != len(arguments):
+        usage = "".join(f" <{name}>" for name, _ in arguments)
+        raise DataError(f"usage: python {script}{usage} (got {len(argv)} argument(s))")
+    values = []
+    for (name, parse), text in zip(arguments, argv, strict=True):
+        try:
+            values.append(parse(cfg, text))
+        except ValueError as err:
+            raise DataError(f"{script}: {name}: {err}") from None
+    return values
+
+
+def run(main: Callable[..., None], distributed: bool = False, arguments: tuple[Argument, ...] = ()) -> None:
+    """Load the params, parse the stage's ``arguments`` and call ``main(cfg, *arguments)``; a user-facing error
+    becomes one line on stderr and exit status 2. ``distributed``: a training stage, run under ``torchrun`` when
+    ``dist`` asks for more than one process."""
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(message)s", stream=sys.stdout)
     transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
     try:
         cfg = load_config(PARAMS)
+        values = parse_arguments(cfg, arguments, sys.argv[1:])
         check_machine(cfg)  # the model, devices and precisions the params name exist here
         if distributed and cfg.dist.world_size > 1 and "LOCAL_RANK" not in os.environ:
             launch(cfg.dist)  # does not return
-        main(cfg)
+        main(cfg, *values)
     except DataError as err:
         message = str(err)
         if isinstance(err, ConfigError) and not message.startswith(PARAMS):
@@ -69,4 +103,4 @@ def launch(dist: DistConfig) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

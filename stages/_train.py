@@ -56,22 +56,23 @@ def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: s
     """Train (resuming a killed run of the same key), logging each epoch to dvclive and stdout; the checkpoints are
     removed once the run has finished. None on the processes other than rank 0, which write nothing."""
     group = process_group(recipe.loop.device)
-    checkpoints = Checkpointer(ARTIFACTS.checkpoints(run_name), key)
-    trainer = Trainer(model, recipe, data, group, progress=sys.stderr.isatty())
-    if not group.main:
-        trainer.fit(checkpoints)
+    try:
+        checkpoints = Checkpointer(ARTIFACTS.checkpoints(run_name), key)
+        trainer = Trainer(model, recipe, data, group, progress=sys.stderr.isatty())
+        if not group.main:
+            trainer.fit(checkpoints)
+            return None
+        with Live(str(ARTIFACTS.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
+
+            def log(epoch: int, metrics: dict[str, float]) -> None:
+                for name, value in metrics.items():
+                    live.log_metric(name, value)
+                live.next_step()
+                shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/" not in k)
+                print(f"{run_name} epoch {epoch}: {shown}")
+
+            result = trainer.fit(checkpoints, on_epoch=log)
+    finally:  # a failed step on one process must not leave the others waiting in a collective
         leave()
-        return None
-    with Live(str(ARTIFACTS.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
-
-        def log(epoch: int, metrics: dict[str, float]) -> None:
-            for name, value in metrics.items():
-                live.log_metric(name, value)
-            live.next_step()
-            shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/" not in k)
-            print(f"{run_name} epoch {epoch}: {shown}")
-
-        result = trainer.fit(checkpoints, on_epoch=log)
-    leave()
     checkpoints.clear()
     return result

@@ -4,10 +4,9 @@ Writes ``models/finetune-<seed>/<task>``: with the other tasks' models of that s
 ``finetune-<seed>``.
 """
 
-import sys
 from pathlib import Path
 
-from _runner import ARTIFACTS, run, write_json
+from _runner import ARTIFACTS, one_of, run, write_json
 from _train import run_key, train
 
 from mtbert.artifacts import finetune_run
@@ -18,8 +17,7 @@ from mtbert.recipe import Recipe
 from mtbert.tasks import TASKS
 
 
-def main(cfg: Config) -> None:
-    task, seed = sys.argv[1], int(sys.argv[2])
+def main(cfg: Config, task: str, seed: int) -> None:
     recipe = Recipe.finetune(cfg, task, seed)
     (spec,) = cfg.task_specs([task])
     data = load_training_data(Path(cfg.data.prepared_dir), [spec], cfg.model.max_length)
@@ -33,4 +31,8 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    run(main, distributed=True)
+    run(
+        main,
+        distributed=True,
+        arguments=(("task", one_of(lambda c: c.tasks)), ("seed", one_of(lambda c: c.finetune.seeds))),
+    )

@@ -4,21 +4,15 @@ takes them, ``predictions/<task>-dev-output.csv`` and ``predictions/<task>-test-
 One stage per task of ``tasks`` (a run on fewer tasks writes fewer files); it reads what ``ensemble`` wrote.
 """
 
-import sys
-
-from _runner import ARTIFACTS, run
+from _runner import ARTIFACTS, one_of, run
 
 from mtbert.config import Config
 from mtbert.ensemble import read_predictions
-from mtbert.errors import DataError
 from mtbert.leaderboard import write_leaderboard
 from mtbert.tasks import TASKS
 
 
-def main(cfg: Config) -> None:
-    task = sys.argv[1]
-    if task not in cfg.tasks:
-        raise DataError(f"leaderboard: unknown task {task!r}; tasks: {', '.join(cfg.tasks)}")
+def main(cfg: Config, task: str) -> None:
     spec = TASKS[task]
     for split in ("dev", "test"):
         predictions = read_predictions(ARTIFACTS.ensemble_predictions(task, split), spec.prediction_is_int)
@@ -27,4 +21,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, arguments=(("task", one_of(lambda c: c.tasks)),))

@@ -8,21 +8,17 @@ task's fine-tuned model of that seed.
 import sys
 from pathlib import Path
 
-from _runner import ARTIFACTS, run
+from _runner import ARTIFACTS, one_of, run
 
 from mtbert.config import Config
 from mtbert.devices import pick_device
-from mtbert.errors import DataError
 from mtbert.model import load_model
 from mtbert.predict import predict_split, write_predictions
 from mtbert.prepare import load_prepared, load_special
 from mtbert.tasks import TASKS
 
 
-def main(cfg: Config) -> None:
-    member = sys.argv[1]
-    if member not in cfg.ensemble.members:
-        raise DataError(f"predict: unknown member {member!r}; ensemble.members: {', '.join(cfg.ensemble.members)}")
+def main(cfg: Config, member: str) -> None:
     prepared = Path(cfg.data.prepared_dir)
     special = load_special(prepared)
     device = pick_device(cfg.predict.device)
@@ -51,4 +47,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, arguments=(("member", one_of(lambda c: c.ensemble.members)),))

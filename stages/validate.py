@@ -9,6 +9,7 @@ stages, as they are. ``persist: true`` in ``dvc.yaml`` keeps the mark when this 
 from _runner import ARTIFACTS, run
 
 from mtbert.config import Config
+from mtbert.files import write_text_atomic
 from mtbert.recipe import all_recipes
 
 MARK = ARTIFACTS.validated
@@ -19,7 +20,7 @@ def main(cfg: Config) -> None:
     all_recipes(cfg)  # loading checked every key; the recipes check the gradient method, sampling and loss weights
     MARK.parent.mkdir(parents=True, exist_ok=True)
     MARK.unlink(missing_ok=True)  # DVC's cache may have linked the previous mark read-only
-    MARK.write_text(TEXT, encoding="utf-8")
+    write_text_atomic(MARK, TEXT)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,91 @@ def test_the_module_runs_as_a_command_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path / 'none'}: model folder not found"]
+
+
+def test_the_output_never_replaces_the_input(capsys, models, tiny_raw_dir, tmp_path):
+    source = tmp_path / "dev.csv"
+    source.write_bytes((tiny_raw_dir / "ids-sst-dev.csv").read_bytes())
+    before = source.read_bytes()
+    for force in ([], ["--force"]):
+        code, _out, err = run(capsys, "--model", models["sst-1"], "--input", source, "--output", source, *force)
+        assert code == 2 and err.splitlines() == [f"error: --output: {source} is the input file; choose another name"]
+    same = tmp_path / "sub" / ".." / "dev.csv"  # another spelling of the same file
+    (tmp_path / "sub").mkdir()
+    code, _, err = run(capsys, "--model", models["sst-1"], "--input", source, "--output", same, "--force")
+    assert code == 2 and "is the input file" in err
+    assert source.read_bytes() == before
+
+
+def test_an_existing_output_is_replaced_only_with_force(capsys, models, tiny_raw_dir, tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("mine\n")
+    source = tiny_raw_dir / "ids-sst-dev.csv"
+    code, _, err = run(capsys, "--model", models["sst-1"], "--input", source, "--output", target)
+    assert code == 2 and err.splitlines() == [f"error: --output: {target} exists; add --force to replace it"]
+    assert target.read_text() == "mine\n"
+    code, _out, err = run(capsys, "--model", models["sst-1"], "--input", source, "--output", target, "--force")
+    assert code == 0, err
+    assert target.read_text().startswith("id,prediction,")
+
+
+def test_a_missing_output_folder_is_refused_not_created(capsys, models, tiny_raw_dir, tmp_path):
+    target = tmp_path / "new" / "deeper" / "out.csv"
+    code, _, err = run(
+        capsys, "--model", models["sst-1"], "--input", tiny_raw_dir / "ids-sst-dev.csv", "--output", target
+    )
+    assert code == 2
+    assert err.splitlines() == [f"error: --output: the folder {target.parent} does not exist (create it first)"]
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--batch-size", "0", "x"], "error: --batch-size: must be >= 1, got 0"),
+        (
+            ["--device", "tpu", "x"],
+            "error: --device: 'tpu' was asked for, but none is visible; available here: auto, {devices}",
+        ),
+        (["--task", "mnli", "x"], "error: --task: unknown task 'mnli'; known: sst, para, sts"),
+        (
+            ["--ensemble", "--rule", "mean", "x"],
+            "error: --rule: 'mean' is not a rule of task sst; allowed: rounded_mean, mean_probability",
+        ),
+        (
+            ["--input", "{broken}", "--output", "{out}"],
+            "error: {broken}:3: sentence: missing field: expected 3 tab-separated fields, found 2",
+        ),
+        (["--input", "{nofile}", "--output", "{out}"], "error: {nofile}: input file not found"),
+        (["one", "two"], "error: command line: task sst takes 1 sentence, got 2"),
+    ],
+)
+def test_every_option_is_checked_before_any_model_loads(capsys, models, tmp_path, monkeypatch, args, expected):
+    def no_loading(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr("mtbert.predictor.load_predictor", no_loading)
+    from mtbert.devices import available_devices
+
+    names = {
+        "broken": str(_broken_csv(tmp_path)),
+        "out": str(tmp_path / "o.csv"),
+        "nofile": str(tmp_path / "no.csv"),
+        "devices": ", ".join(available_devices()),
+    }
+    code, out, err = run(capsys, "--model", models["sst-1"], *(a.format(**names) for a in args))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [expected.format(**names)]
+
+
+def test_ensemble_members_must_predict_the_same_kind_of_values(models):
+    import dataclasses
+
+    from mtbert.errors import DataError
+    from mtbert.predictor import member_spec, saved_heads
+
+    heads = saved_heads([models["sst-1"], models["sst-2"]])
+    assert member_spec(heads, "sst").classes == 5
+    heads[models["sst-2"]]["sst"] = dataclasses.replace(heads[models["sst-2"]]["sst"], classes=3)
+    with pytest.raises(DataError, match=r"sst-2: its sst head predicts 3 classes, .*sst-1's 5 classes"):
+        member_spec(heads, "sst")

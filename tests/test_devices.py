@@ -39,3 +39,24 @@ def test_auto_precision_is_fp32_on_the_cpu_and_bf16_only_on_a_gpu_that_has_it(mo
     with pytest.raises(ValueError, match="precision: 'bf16' was asked for, but this GPU does not support it"):
         autocast_dtype("bf16", cuda)
     assert autocast_dtype("bf16", cpu) == torch.bfloat16 and autocast_dtype("fp16", cuda) == torch.float16
+
+
+def test_a_gpu_runs_random_state_is_checkpointed_and_restored(monkeypatch):
+    """Without a GPU here: torch.cuda's state functions stand in, and are called with the run's device."""
+    import torch
+
+    from mtbert.devices import restore_rng, rng_state
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: calls.append(("get", device)) or torch.ones(3))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append(("set", device, state.sum())))
+    gpu = torch.device("cuda", 1)
+    state = rng_state(gpu)
+    assert calls == [("get", gpu)] and torch.equal(state["cpu"], torch.get_rng_state())
+    expected = torch.rand(2)
+    restore_rng(state, gpu)
+    assert calls[-1] == ("set", gpu, 3.0)
+    assert torch.equal(torch.rand(2), expected)  # the CPU stream too
+    assert rng_state(torch.device("cpu"))["cuda"] is None
+    restore_rng(torch.get_rng_state(), torch.device("cpu"))  # a checkpoint of before: the CPU state alone
+    assert len(calls) == 2

@@ -88,7 +88,7 @@ def test_reduce_in_one_process_keeps_used_gradients_and_releases_unused_ones(pre
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
     others = [p for name in data.tasks if name != task for p in model.heads[name].parameters() if p.requires_grad]
     assert others and all(p.grad is None for p in others)
-    assert jacobian.task_losses()[task] == loss.item()
+    assert jacobian.losses[jacobian.index[task]].item() == loss.item()
 
 
 def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, tiny_model_dir):
@@ -105,7 +105,7 @@ def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, 
     torch.testing.assert_close(jacobian.matrix[0], 0.5 * expected[0], rtol=1e-4, atol=1e-6)
     head = next(p for p in model.heads[task].parameters() if p.requires_grad)
     torch.testing.assert_close(head.grad, 0.5 * expected[1][0], rtol=1e-4, atol=1e-6)
-    assert jacobian.counts[0] == 2 * len(rows) and jacobian.task_losses()[task] == 0.5 * loss.item()
+    assert jacobian.counts[0] == 2 * len(rows) and jacobian.losses[jacobian.index[task]].item() == 0.5 * loss.item()
     jacobian.matrix[1, 0] = float("inf")
     assert not jacobian.unscale(1024.0)
 

@@ -98,13 +98,35 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(
     monkeypatch.setattr(Trainer, "step", dying_step)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(checkpoints)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    done = steps_in(checkpoints)
+    assert done == {3: 2, 5: 3}[die_at_call]  # the step-2 checkpoint; the end of epoch 0
+    counted = count_steps(monkeypatch, real_step)
     replayed = []
     resumed = make_trainer(prepared, tiny_model_dir, "pcgrad").fit(
         checkpoints, on_epoch=lambda e, m: replayed.append(e)
     )
     assert resumed.history == reference.history
     assert replayed == [0, 1]
+    assert counted["n"] == 6 - done  # the finished steps came from the checkpoint, not from a rerun
+
+
+def steps_in(checkpoints: Checkpointer) -> int:
+    """Steps (of 3 per epoch) a checkpoint has done."""
+    payload = checkpoints.load()
+    assert payload is not None
+    return payload["state"]["epoch"] * 3 + payload["state"]["step"]
+
+
+def count_steps(monkeypatch: pytest.MonkeyPatch, real_step) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Trainer.step counting its calls: a run restarted from scratch would make all 6, a resumed one the rest."""
+    counted = {"n": 0}
+
+    def counting_step(self, plan, global_step):  # type: ignore[no-untyped-def]
+        counted["n"] += 1
+        return real_step(self, plan, global_step)
+
+    monkeypatch.setattr(Trainer, "step", counting_step)
+    return counted
 
 
 NEW_METHODS = ["upgrad", "dualproj", "cagrad", "nashmtl", "config", "fairgrad", "uncertainty", "famo"]
@@ -127,9 +149,11 @@ def test_every_method_resumes_exactly_after_a_kill_mid_epoch(prepared, tiny_mode
     monkeypatch.setattr(Trainer, "step", dying_step)
     with pytest.raises(KeyboardInterrupt):
         make_trainer(prepared, tiny_model_dir, name).fit(checkpoints)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    assert steps_in(checkpoints) == 2
+    counted = count_steps(monkeypatch, real_step)
     resumed = make_trainer(prepared, tiny_model_dir, name)
     assert resumed.fit(checkpoints).history == reference.history
+    assert counted["n"] == 4  # resumed at step 2: a restart would have made 6 (and matched the history too)
     state = resumed.aggregator.state_dict()
     if name in ("nashmtl", "uncertainty", "famo"):  # stateful: the state moved, so the test compared something
         assert state and all(torch.isfinite(v).all() for v in state.values())
@@ -345,3 +369,64 @@ def test_fp16_trains_with_a_loss_scale_and_skips_an_overflowing_step(prepared, t
     losses = trainer.step(plan[1], 1)
     assert set(losses) == {"loss_sst", "loss_para", "loss_sts"} and all(map(math.isfinite, losses.values()))
     assert not all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
+STEP_CODE = (
+    "training.py",
+    "jacobian.py",
+    "observe.py",
+    "scaling.py",
+    "distributed.py",
+    "model.py",
+    "heads.py",
+    "pals.py",
+)
+
+
+def count_host_reads(monkeypatch: pytest.MonkeyPatch, host: Trainer) -> list[str]:
+    """Every read of a tensor's values into Python (on a GPU, each waits for the GPU) made from the step's own code
+    outside the aggregator: ``file:line method``. The aggregator's outputs for the heads (``own_weights``) are CPU
+    tensors it made from its CPU copy: reading those waits for nothing."""
+    import inspect
+
+    seen: list[str] = []
+    for name in READS:
+        real = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            caller = inspect.stack(0)[1]
+            on_host = self is host.aggregator.own_weights
+            if caller.filename.endswith(STEP_CODE) and "/mtbert/" in caller.filename and not on_host:
+                seen.append(f"{Path(caller.filename).name}:{caller.lineno} {_name}")
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["sum", "swpcgrad", "gradvac", "nashmtl", "famo"])
+def test_a_step_reads_nothing_back_to_the_host_outside_the_method(prepared, tiny_model_dir, monkeypatch, name):
+    """No loss check, loss log or statistic reads a value back in the step: the only read-backs of a one-process
+    fp32 step are the method's own copy of the [T, T] Gramian (and, for FAMO, of the T losses) to the CPU."""
+    trainer = make_trainer(prepared, tiny_model_dir, name)
+    plan = trainer.sampler.epoch(0)
+    trainer.step(plan[0], 0)  # warm-up: lazy initialisation may read
+    seen = count_host_reads(monkeypatch, trainer)
+    for step in plan[1:]:
+        trainer.step(step, 1)
+    monkeypatch.undo()
+    assert seen == []
+
+
+@pytest.mark.parametrize("name", ["gradvac", "famo", "nashmtl"])
+def test_the_methods_state_lives_on_the_cpu_whatever_the_training_device(prepared, tiny_model_dir, monkeypatch, name):
+    """Built for another device (``meta`` stands in for a GPU: no values, only placement), the model and the Jacobian
+    go there and the method's state stays on the CPU, where it works on the Gramian's copy (a buffer on the GPU
+    would be read back every step)."""
+    monkeypatch.setattr("mtbert.training.pick_device", lambda name: torch.device("meta"))
+    trainer = make_trainer(prepared, tiny_model_dir, name)
+    assert trainer.jacobian.matrix.device.type == "meta"
+    assert next(trainer.model.parameters()).device.type == "meta"
+    buffers = list(trainer.aggregator.buffers())
+    assert buffers and all(b.device.type == "cpu" for b in buffers)

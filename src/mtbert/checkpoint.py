@@ -9,12 +9,13 @@ DVC deletes before a stage runs, and are removed when the stage finishes.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from mtbert.files import write_atomic
 
 
 class Checkpointer:
@@ -62,7 +63,5 @@ class Checkpointer:
             self._memory[name] = {**payload, "run_key": self.run_key}
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{name}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save({**payload, "run_key": self.run_key}, tmp)
-        os.replace(tmp, path)  # atomic: a kill mid-write leaves the previous file intact
+        # atomic: a kill mid-write leaves the previous file intact
+        write_atomic(self.folder / f"{name}.pt", lambda tmp: torch.save({**payload, "run_key": self.run_key}, tmp))

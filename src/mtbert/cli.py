@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", required=True, type=Path, help="a model folder (repeat for --ensemble)")
     p.add_argument("--task", help="the task to predict (needed for a model of several tasks, e.g. models/multitask)")
     p.add_argument("--input", type=Path, help="a CS224N file (tab-separated, label column optional) to score")
-    p.add_argument("--output", type=Path, help="where --input's predictions go (id,prediction[,p_0,...])")
+    p.add_argument("--output", type=Path, help="where --input's predictions go (id,prediction[,p_0,...]), a new file")
+    p.add_argument("--force", action="store_true", help="replace --output if it exists (never the input file)")
     p.add_argument("--ensemble", action="store_true", help="combine every --model by the task's ensemble rule")
     p.add_argument("--rule", help="the ensemble rule (default: the task's first, as in the ensemble stage)")
     p.add_argument("--batch-size", type=int, default=128, help="as predict.batch_size (same bytes)")
@@ -46,11 +47,8 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def predict(args: argparse.Namespace) -> None:
-    from mtbert.devices import pick_device
-    from mtbert.predict import write_predictions
-    from mtbert.predictor import combine_members, describe, load_predictor, pick_task, read_input, sentences_table
-
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every option that can be checked without a model, before any model loads: one :class:`DataError` each."""
     if len(args.model) > 1 and not args.ensemble:
         raise DataError(f"--model: {len(args.model)} models given; add --ensemble")
     if args.rule and not args.ensemble:
@@ -59,26 +57,66 @@ def predict(args: argparse.Namespace) -> None:
         raise DataError("give either sentences or --input (not both)")
     if (args.input is None) != (args.output is None):
         raise DataError("--input and --output go together")
+    if args.batch_size < 1:
+        raise DataError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.input is not None:
+        check_output(args.output, args.input, args.force)
+
+
+def check_output(output: Path, source: Path, force: bool) -> None:
+    """The predictions of ``source`` may go to ``output``: never onto the input, never over an existing file without
+    ``force``, never into a folder that does not exist (the user names it; nothing is created behind their back)."""
+    if not source.is_file():
+        raise DataError.at(source, problem="input file not found")
+    if output.resolve() == source.resolve() or (output.exists() and output.samefile(source)):
+        raise DataError(f"--output: {output} is the input file; choose another name")
+    if output.is_dir():
+        raise DataError(f"--output: {output} is a folder; give a file name")
+    if not output.parent.is_dir():
+        raise DataError(f"--output: the folder {output.parent} does not exist (create it first)")
+    if output.exists() and not force:
+        raise DataError(f"--output: {output} exists; add --force to replace it")
+
+
+def predict(args: argparse.Namespace) -> None:
+    from mtbert.devices import pick_device
+    from mtbert.predict import write_predictions
+    from mtbert.predictor import (
+        check_rule,
+        combine_members,
+        describe,
+        load_predictor,
+        member_spec,
+        pick_task,
+        read_input,
+        saved_heads,
+        sentences_table,
+    )
+
+    check_arguments(args)
     try:
         device = pick_device(args.device)
     except ValueError as err:
         raise DataError(f"--{err}") from None
+    heads = saved_heads(args.model)  # every model's tasks, from its mtbert.json: nothing loads before the checks
+    task = pick_task(heads, args.task)
+    spec = member_spec(heads, task)
+    rule = args.rule or spec.rules[0]
+    check_rule(spec, rule)
+    table = read_input(args.input, spec) if args.input else sentences_table(spec, args.sentences)
     tokenizers: dict[str, object] = {}
     predictors = [load_predictor(folder, device, tokenizers) for folder in args.model]
-    task = pick_task(predictors, args.task)
-    spec = predictors[0].spec(task)
-    table = read_input(args.input, spec) if args.input else sentences_table(spec, args.sentences)
     show = args.input is not None and sys.stderr.isatty()
     results = [p.predict(task, table, args.batch_size, progress=show) for p in predictors]
-    result = combine_members(spec, results, args.rule or spec.rules[0]) if args.ensemble else results[0]
+    result = combine_members(spec, results, rule) if args.ensemble else results[0]
     if args.output is not None:
         probabilities = None if args.ensemble else result.probabilities  # as the ensemble stage writes them
-        write_predictions(args.output, table.ids, result.values, spec, probabilities)
+        write_predictions(args.output, table.ids, result.values, spec, probabilities)  # atomic: old file or new
         print(f"{args.output}: {len(table.ids)} predictions of task {task}")
         return
     print("\n".join(describe(spec, result)))
     if args.ensemble:
-        print(f"ensemble: {args.rule or spec.rules[0]} of {len(predictors)} models (probabilities: their mean)")
+        print(f"ensemble: {rule} of {len(predictors)} models (probabilities: their mean)")
         for p, r in zip(predictors, results, strict=True):
             print(f"  {p.folder}: {describe(spec, r)[0].split(': ', 1)[1]}")
 

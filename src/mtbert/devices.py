@@ -30,6 +30,21 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def rng_state(device: torch.device) -> dict[str, torch.Tensor | None]:
+    """This process's random state for a checkpoint: the CPU generator's, and the GPU's when it trains on one
+    (dropout masks on a GPU are drawn there: restoring only the CPU state would draw other masks after a resume)."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def restore_rng(state: dict[str, torch.Tensor | None] | torch.Tensor, device: torch.device) -> None:
+    """Undo :func:`rng_state` (a bare tensor: a checkpoint that carried the CPU state only)."""
+    if isinstance(state, torch.Tensor):
+        state = {"cpu": state, "cuda": None}
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``precision`` on ``device`` (None: plain fp32).
 

@@ -46,7 +46,7 @@ class JacobianStep:
         self._own_grads = [view.view_as(p) for view, p in zip(parts[1].split(own_sizes), self.own, strict=True)]
         self.losses = parts[2]  # each task's loss, weighted by this process's share
         self._used = parts[3]  # 1 for each task-specific parameter that received a gradient
-        self.counts = torch.zeros(n_tasks, device=device)  # each task's examples in the (global) step
+        self.counts = torch.zeros(n_tasks)  # each task's examples in the (global) step: on the CPU, the plan says them
         self._rows = [self._views(row) for row in self.matrix]
 
     @property
@@ -79,15 +79,19 @@ class JacobianStep:
         self.counts[self.index[task]] = count
 
     def reduce(self, group: Group) -> None:
-        """Sum every process's shares: rows, task-specific gradients and losses become the global batch's."""
+        """Sum every process's shares: rows, task-specific gradients and losses become the global batch's. With
+        several processes the flags of which task-specific parameters received a gradient are read back (a
+        parameter used on another process only must get one here too); one process knows them already."""
         used = [p.grad is not None for p in self.own]
         for p, view, got in zip(self.own, self._own_grads, used, strict=True):
             if got:
                 view.copy_(p.grad)
-        self._used.copy_(torch.tensor(used, dtype=self._used.dtype))
-        group.all_reduce_(self.buffer)
-        for p, view, used in zip(self.own, self._own_grads, self._used.tolist(), strict=True):
-            p.grad = view if used else None
+        if group.world > 1:
+            self._used.copy_(torch.tensor(used, dtype=self._used.dtype))
+            group.all_reduce_(self.buffer)
+            used = [flag > 0 for flag in self._used.tolist()]
+        for p, view, got in zip(self.own, self._own_grads, used, strict=True):
+            p.grad = view if got else None
 
     def weigh_own(self, weights: Tensor | None) -> None:
         """Multiply each task's own parameters' gradients by that task's weight (a loss-weighting method's
@@ -105,11 +109,6 @@ class JacobianStep:
         if scale != 1.0:
             self._gradients.div_(scale)
         return bool(torch.isfinite(self.buffer).all())
-
-    def task_losses(self) -> dict[str, float]:
-        """Each task's mean loss over the step's global batch (after :meth:`reduce`)."""
-        values = self.losses.tolist()
-        return {task: values[i] for task, i in self.index.items()}
 
     def write(self, direction: Tensor | None) -> None:
         """Point each shared parameter's ``.grad`` at its slice of ``direction``; None: no gradient (the

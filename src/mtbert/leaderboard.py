@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mtbert.errors import DataError
+from mtbert.files import write_text_atomic
 from mtbert.predict import finite_rows, format_prediction
 from mtbert.tasks import TaskSpec
 
@@ -36,4 +37,4 @@ def write_leaderboard(path: Path, ids: list[str], values: np.ndarray, spec: Task
     if not finite.all():
         raise DataError.at(path, problem=f"refusing to write non-finite predictions (id {ids[np.argmin(finite)]!r})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(leaderboard_text(ids, values, spec), encoding="utf-8", newline="")
+    write_text_atomic(path, leaderboard_text(ids, values, spec), newline="")

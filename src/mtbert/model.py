@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoModel
 from mtbert.config import ModelConfig
 from mtbert.data.encoded import Batch
 from mtbert.errors import DataError
+from mtbert.files import write_atomic, write_text_atomic
 from mtbert.pals import ProjectedAttentionLayers
 from mtbert.pretrained import load_encoder
 from mtbert.tasks import TaskSpec, init_head
@@ -146,8 +147,9 @@ class MultiTaskModel(nn.Module):
         trained with) and ``max_length`` are recorded for inference outside the pipeline (``mtbert predict``)."""
         folder.mkdir(parents=True, exist_ok=True)
         # contiguous() copies tied/shared views so safetensors accepts them.
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        self.encoder.config.to_json_file(str(folder / "encoder_config.json"))
+        weights = {k: v.contiguous() for k, v in self.state_dict().items()}
+        write_atomic(folder / "model.safetensors", lambda tmp: save_file(weights, str(tmp)))
+        write_atomic(folder / "encoder_config.json", lambda tmp: self.encoder.config.to_json_file(str(tmp)))
         meta = {
             "tasks": {name: spec.options() for name, spec in self.specs.items()},
             "pooling": self.pooling,
@@ -157,7 +159,7 @@ class MultiTaskModel(nn.Module):
             "tokenizer": tokenizer,
             "max_length": max_length,
         }
-        (folder / "mtbert.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(folder / "mtbert.json", json.dumps(meta, indent=2) + "\n")
 
 
 def saved_meta(folder: Path) -> dict:
@@ -169,13 +171,18 @@ def saved_meta(folder: Path) -> dict:
     return json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
 
 
+def saved_specs(meta: dict, tasks: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """The tasks of a saved model's ``mtbert.json`` as its heads were trained (encoding, loss, …), by name."""
+    options = meta["tasks"] if isinstance(meta["tasks"], dict) else {name: {} for name in meta["tasks"]}
+    return {name: tasks[name].configure(**{**o, "mlp": tuple(o.get("mlp", ()))}) for name, o in options.items()}
+
+
 def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
     """Rebuild a saved model from its config and safetensors weights (no pickle, no remote code)."""
     meta = saved_meta(folder)
     config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    options = meta["tasks"] if isinstance(meta["tasks"], dict) else {name: {} for name in meta["tasks"]}
-    specs = [tasks[name].configure(**{**opts, "mlp": tuple(opts.get("mlp", ()))}) for name, opts in options.items()]
+    specs = list(saved_specs(meta, tasks).values())
     model = MultiTaskModel(
         encoder, specs, meta["pooling"], meta["dropout"], meta.get("pals", 0), meta.get("pal_heads", 12)
     )

@@ -12,6 +12,7 @@ import torch
 from mtbert.data.encoded import EncodedSplit, SpecialTokens, collate
 from mtbert.devices import autocast_dtype
 from mtbert.errors import DataError
+from mtbert.files import open_atomic
 from mtbert.model import MultiTaskModel
 from mtbert.prepare import TrainingData
 from mtbert.progress import progress as progress_bar
@@ -108,7 +109,7 @@ def write_predictions(
         raise DataError.at(path, problem=f"refusing to write non-finite predictions (id {ids[np.argmin(finite)]!r})")
     header = ["id", "prediction"] + ([] if probabilities is None else probability_columns(probabilities.shape[1]))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with open_atomic(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for row, (i, v) in enumerate(zip(ids, values, strict=True)):

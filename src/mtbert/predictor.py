@@ -19,7 +19,7 @@ from mtbert.combine import RULES
 from mtbert.data.encoded import SpecialTokens, encode_table
 from mtbert.data.reader import Table, header_columns, read_table
 from mtbert.errors import DataError
-from mtbert.model import MultiTaskModel, load_model, saved_meta
+from mtbert.model import MultiTaskModel, load_model, saved_meta, saved_specs
 from mtbert.predict import SplitPredictions, predict_split
 from mtbert.pretrained import load_tokenizer
 from mtbert.tasks import TASKS, TaskSpec
@@ -56,8 +56,7 @@ class Predictor:
 def load_predictor(folder: Path, device: torch.device, tokenizers: dict[str, object] | None = None) -> Predictor:
     """The model saved in ``folder`` (a :class:`DataError` naming what is missing); ``tokenizers`` caches
     tokenizers by name across members."""
-    if not folder.is_dir():
-        raise DataError.at(folder, problem="model folder not found")
+    saved_heads([folder])
     meta = saved_meta(folder)
     name = meta.get("tokenizer") or DEFAULT_TOKENIZER
     tokenizers = {} if tokenizers is None else tokenizers
@@ -72,22 +71,43 @@ def load_predictor(folder: Path, device: torch.device, tokenizers: dict[str, obj
     return Predictor(folder, model, tokenizer, special, int(meta.get("max_length") or DEFAULT_MAX_LENGTH), device)
 
 
-def pick_task(predictors: list[Predictor], task: str | None) -> str:
+def saved_heads(folders: list[Path]) -> dict[Path, dict[str, TaskSpec]]:
+    """Each model folder's tasks as its heads were trained, read from its ``mtbert.json`` without loading weights
+    (a :class:`DataError` naming a folder that is not a whole saved model)."""
+    for folder in folders:
+        if not folder.is_dir():
+            raise DataError.at(folder, problem="model folder not found")
+    return {folder: saved_specs(saved_meta(folder), TASKS) for folder in folders}
+
+
+def pick_task(heads: dict[Path, dict[str, TaskSpec]], task: str | None) -> str:
     """``task``, if every model predicts it; without ``task``, the one task every model has (a fine-tuned model has
     one; the multi-task model needs ``--task``)."""
     if task is not None and task not in TASKS:
         raise DataError(f"--task: unknown task {task!r}; known: {', '.join(TASKS)}")
-    for p in predictors:
-        if task is not None and task not in p.model.specs:
-            raise DataError.at(p.folder, problem=f"no head for task {task!r} (it predicts {', '.join(p.model.specs)})")
+    for folder, specs in heads.items():
+        if task is not None and task not in specs:
+            raise DataError.at(folder, problem=f"no head for task {task!r} (it predicts {', '.join(specs)})")
     if task is not None:
         return task
-    shared = [t for t in predictors[0].model.specs if all(t in p.model.specs for p in predictors)]
+    first, *_ = heads.values()
+    shared = [t for t in first if all(t in specs for specs in heads.values())]
     if len(shared) != 1:
-        where = ", ".join(str(p.folder) for p in predictors)
+        where = ", ".join(str(folder) for folder in heads)
         found = ", ".join(shared) or "no task in common"
         raise DataError(f"{where}: predicts {found}; choose one with --task")
     return shared[0]
+
+
+def member_spec(heads: dict[Path, dict[str, TaskSpec]], task: str) -> TaskSpec:
+    """The task's spec of the first model, once every model's head for ``task`` makes the same kind of prediction
+    (the same classes, or all scores), so that their predictions can be combined."""
+    (first, spec), *others = ((folder, specs[task]) for folder, specs in heads.items())
+    for folder, other in others:
+        if other.classes != spec.classes:
+            kinds = [f"{s.classes} classes" if s.classes else "scores" for s in (spec, other)]
+            raise DataError.at(folder, problem=f"its {task} head predicts {kinds[1]}, {first}'s {kinds[0]}")
+    return spec
 
 
 def sentences_table(spec: TaskSpec, sentences: list[str]) -> Table:
@@ -109,11 +129,15 @@ def read_input(path: Path, spec: TaskSpec) -> Table:
     return read_table(path, spec.text_columns, label, on_malformed="error")
 
 
+def check_rule(spec: TaskSpec, rule: str) -> None:
+    if rule not in spec.rules:
+        raise DataError(f"--rule: {rule!r} is not a rule of task {spec.name}; allowed: {', '.join(spec.rules)}")
+
+
 def combine_members(spec: TaskSpec, members: list[SplitPredictions], rule: str) -> SplitPredictions:
     """Members' predictions combined by ``rule`` (one of the task's rules, as in the ensemble stage); for a
     classification task also the members' mean class probabilities."""
-    if rule not in spec.rules:
-        raise DataError(f"--rule: {rule!r} is not a rule of task {spec.name}; allowed: {', '.join(spec.rules)}")
+    check_rule(spec, rule)
     values = np.stack([m.values for m in members])
     probabilities = None if spec.classes == 0 else np.stack([m.probabilities for m in members])
     combined = RULES[rule](values, probabilities)

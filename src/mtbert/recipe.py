@@ -120,6 +120,7 @@ class Recipe:
             raise ValueError("loss_weights: every training task has weight 0; at least one must be > 0")
         try:
             aggregator = self.make_aggregator()
+            aggregator.check_tasks(len(self.tasks))  # what bind() checks when training starts
         except ValueError as err:
             raise ValueError(f"{'grad' if self.grad not in AGGREGATOR_NAMES else 'grad_options'}: {err}") from None
         if not aggregator.linear and (len(self.tasks) < 2 or self.sampling in ONE_TASK_PER_STEP):

@@ -17,14 +17,16 @@ resumes from the last checkpoint of the same run. Only rank 0 evaluates, writes 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
 
+from mtbert.aggregators import NonFiniteJacobian
 from mtbert.checkpoint import Checkpointer
-from mtbert.devices import autocast_dtype, pick_device
+from mtbert.devices import autocast_dtype, pick_device, restore_rng, rng_state
 from mtbert.distributed import Group
 from mtbert.errors import TrainingError
 from mtbert.jacobian import JacobianStep
@@ -50,16 +52,21 @@ class TrainState:
     epoch: int = 0  # the epoch in progress
     step: int = 0  # steps of that epoch already done
     history: list[dict[str, float]] = field(default_factory=list)  # metrics of each finished epoch
-    running: dict[str, list[float]] = field(default_factory=dict)  # this epoch's [sum, steps] of each loss
+    running: dict[str, list] = field(default_factory=dict)  # this epoch's [sum, steps] of each loss
     best_epoch: int = -1
 
-    def add_losses(self, losses: dict[str, float]) -> None:
+    def add_losses(self, losses: dict[str, float | torch.Tensor]) -> None:
+        """Add a step's losses; a tensor stays where it is (no read-back until :meth:`mean_losses`)."""
         for key, value in losses.items():
             total, n = self.running.get(key, (0.0, 0))
             self.running[key] = [total + value, n + 1]
 
     def mean_losses(self) -> dict[str, float]:
-        return {key: total / n for key, (total, n) in self.running.items()}
+        return {key: float(total) / n for key, (total, n) in self.running.items()}
+
+    def saved(self) -> dict:
+        """The state as plain numbers, for a checkpoint (reads the running sums back once)."""
+        return {**asdict(self), "running": {k: [float(total), n] for k, (total, n) in self.running.items()}}
 
     def improves(self, metrics: dict[str, float]) -> bool:
         return self.best_epoch < 0 or metrics["overall"] > self.history[self.best_epoch]["overall"]
@@ -109,7 +116,7 @@ class Trainer:
         self.sampler = recipe.make_sampler(data.sizes(), data.lengths())
         own = {task: model.task_parameters(task) for task in recipe.tasks}
         self.jacobian = JacobianStep(model.shared_parameters(), recipe.tasks, self.device, own)
-        self.aggregator = recipe.make_aggregator().to(self.device)
+        self.aggregator = recipe.make_aggregator()  # its state stays on the CPU, where it works on the Gramian's copy
         self.aggregator.bind(self.jacobian.layout, len(recipe.tasks))
         groups = model.param_groups(loop.lr, loop.head_lr, loop.pal_lr, loop.weight_decay, loop.layer_decay)
         # fused: one kernel over all parameters instead of a Python loop over ~100 tensors (CPU and CUDA).
@@ -120,9 +127,14 @@ class Trainer:
         )
         self.stats = GradientStats(list(recipe.tasks))
 
-    def step(self, step: Step, global_step: int) -> dict[str, float]:
+    def step(self, step: Step, global_step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the batches of ``step`` (this process computes its shard of each); returns each
-        task's (unweighted) loss over the whole batch, or nothing if an inf/NaN in fp16 made the step skip."""
+        task's (unweighted) loss over the whole batch as a tensor on the device, or nothing if an inf/NaN in fp16
+        made the step skip.
+
+        Nothing is read back to the host here but where the method needs it: the Gramian's ``[T, T]`` copy to the CPU
+        (every method; it also catches a non-finite gradient), the fp16 overflow flag, and with several processes
+        the flags of the task-specific parameters that received a gradient (``tests/test_training.py`` counts them)."""
         self.model.train()
         self.jacobian.zero()
         for task, rows in step:
@@ -133,8 +145,6 @@ class Trainer:
             batch = self.data.batch(task, mine).to(self.device)
             with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                 loss = self.model.task_loss(task, batch)
-            if not (self.scaler.enabled or torch.isfinite(loss)):  # with fp16, the scaler skips such steps
-                raise TrainingError(f"non-finite loss {loss.item()} at step {global_step} on task {task!r}")
             share = len(mine) / len(rows)
             self.jacobian.backward(task, loss, len(rows), share, self.recipe.loss_weight(task) * self.scaler.scale)
         self.jacobian.reduce(self.group)
@@ -147,11 +157,20 @@ class Trainer:
                 self.schedule.step()
             return {}
         present = {task for task, _ in step}
-        losses = {f"loss_{task}": value for task, value in self.jacobian.task_losses().items() if task in present}
+        values = self.jacobian.losses.clone()  # stays on the device: read back when logged
+        losses = {f"loss_{task}": values[i] for task, i in self.jacobian.index.items() if task in present}
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
             self.jacobian.write(None)
         else:
-            self.jacobian.write(self.aggregator(self.jacobian.matrix, self.jacobian.counts, self.jacobian.losses))
+            try:
+                direction = self.aggregator(self.jacobian.matrix, self.jacobian.counts, self.jacobian.losses)
+            except NonFiniteJacobian as err:
+                task = self.recipe.tasks[err.rows[0]]
+                loss = self.jacobian.losses[err.rows[0]].item()
+                raise TrainingError(
+                    f"non-finite gradient at step {global_step} on task {task!r} (loss {loss})"
+                ) from None
+            self.jacobian.write(direction)
             self.jacobian.weigh_own(self.aggregator.own_weights)
             self.stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
@@ -198,7 +217,10 @@ class Trainer:
                 every = self.loop.checkpoint_every
                 if every and state.step % every == 0 and state.step < len(plan):
                     self._save(checkpoints, state)
-            metrics = {**self.evaluate(), **state.mean_losses(), **self.stats.summary()}
+            means = state.mean_losses()
+            if bad := [k for k, v in means.items() if not math.isfinite(v)]:  # heads-only epochs aggregate nothing
+                raise TrainingError(f"non-finite mean {bad[0]} in epoch {epoch}")
+            metrics = {**self.evaluate(), **means, **self.stats.summary()}
             self.stats.reset()
             if state.improves(metrics):
                 state.best_epoch = epoch
@@ -227,7 +249,7 @@ class Trainer:
         self.stats.load_state_dict(payload["stats"])
         self.scaler.load_state_dict(payload["scaler"])
         rng = payload["rng"]  # one state per process of the run that wrote it; more processes now: rank 0's
-        torch.set_rng_state(rng[self.group.rank] if self.group.rank < len(rng) else rng[0])
+        restore_rng(rng[self.group.rank] if self.group.rank < len(rng) else rng[0], self.device)
         state = TrainState(**payload["state"])
         if self.group.main:
             log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
@@ -237,11 +259,11 @@ class Trainer:
         return state
 
     def _save(self, checkpoints: Checkpointer, state: TrainState) -> None:
-        rng = self.group.gather(torch.get_rng_state())  # every process's dropout stream
+        rng = self.group.gather(rng_state(self.device))  # every process's dropout stream (CPU and GPU)
         if self.group.main:
             checkpoints.save(
                 {
-                    "state": asdict(state),
+                    "state": state.saved(),
                     "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
                     "schedule": self.schedule.state_dict(),

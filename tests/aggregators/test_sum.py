@@ -15,10 +15,12 @@ def test_weighted_is_weighted_sum_of_rows() -> None:
     torch.testing.assert_close(out, 2.0 * J[0] + 0.5 * J[2])
 
 
-def test_weighted_length_checked_at_call_time() -> None:
+def test_weighted_length_checked_before_training_and_at_call_time() -> None:
     agg = Weighted(weights=[1.0, 2.0])
-    with pytest.raises(ValueError, match=r"`weights` has 2 entries but J has 3 rows"):
-        agg(J)
+    for check in (lambda: agg.check_tasks(3), lambda: agg.bind([("w", 4)], 3), lambda: agg(J)):
+        with pytest.raises(ValueError, match=r"`weights` has 2 entries for 3 tasks"):
+            check()
+    agg.check_tasks(2)
 
 
 @pytest.mark.parametrize("weights", [[1.0, -0.1, 1.0], [], [float("nan")], "abc", 3.0])

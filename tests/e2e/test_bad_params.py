@@ -135,3 +135,84 @@ def test_a_bad_value_stops_every_entry_point_with_one_line_and_touches_nothing(
 
 def test_the_table_covers_at_least_twenty_keys():
     assert len({key for key, *_ in CASES}) >= 20
+
+
+def _bad_option_cases() -> list[tuple[str, dict, str]]:
+    """Every documented option of every gradient method with a value it refuses ('bogus' is of the wrong type or
+    out of its choices for all of them), and the rules met only once the run's tasks are known."""
+    from mtbert.aggregators import AGGREGATOR_NAMES, aggregator_options
+
+    cases = []
+    for name in AGGREGATOR_NAMES:
+        base = {"weights": [1.0, 1.0, 1.0]} if name == "weighted" else {}
+        for option in aggregator_options(name):
+            cases.append((name, {**base, option: "bogus"}, f"train.grad_options: Option `{option}` must be"))
+    cases.append(
+        ("weighted", {"weights": [1.0, 2.0]}, "train.grad_options: Option `weights` has 2 entries for 3 tasks")
+    )
+    return cases
+
+
+OPTION_CASES = _bad_option_cases()
+
+
+@pytest.mark.parametrize(("grad", "options", "expected"), OPTION_CASES, ids=[f"{c[0]}:{c[1]}" for c in OPTION_CASES])
+def test_every_gradient_method_option_is_refused_by_validate(project, monkeypatch, capsys, grad, options, expected):
+    """The rule lives in the method (one implementation); validate asks it before anything runs."""
+    params = (project / "params.yaml").read_bytes()
+    before = snapshot(project)
+    set_param(project, "train.grad", grad)
+    set_param(project, "train.grad_options", options)
+    try:
+        code, err = run_stage(project, ["validate.py"], monkeypatch, capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: params.yaml: {expected}"), err
+        assert snapshot(project) == before
+    finally:
+        (project / "params.yaml").write_bytes(params)
+
+
+COMPONENT_CASES = [
+    ("model.heads", {"para": {"loss": "hinge"}}, "model.heads.para.loss: got 'hinge'"),
+    ("model.heads", {"sts": {"mlp": [0]}}, "model.heads.sts.mlp"),
+    ("model.heads", {"sst": {"dropout": 1.5}}, "model.heads.sst.dropout"),
+    ("model.pal_heads", 0, "model.pal"),
+    ("train.anneal_to", -1.0, "train.anneal_to"),
+    ("train.multipliers", {"sst": 0}, "train.multipliers"),
+    ("train.layer_decay", 0.0, "train.layer_decay: must be in (0, 1]"),
+    ("finetune.task_lr", {"sts": 0.0}, "finetune.task_lr.sts: expected a finite number > 0, got 0.0"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), COMPONENT_CASES, ids=[c[0] for c in COMPONENT_CASES])
+def test_every_component_option_is_refused_by_validate(project, monkeypatch, capsys, key, value, expected):
+    """Heads, PALs and samplers own their rules; validate asks each of them, naming the key."""
+    params = (project / "params.yaml").read_bytes()
+    before = snapshot(project)
+    set_param(project, key, value)
+    try:
+        code, err = run_stage(project, ["validate.py"], monkeypatch, capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: params.yaml: {expected}"), err
+        assert snapshot(project) == before
+    finally:
+        (project / "params.yaml").write_bytes(params)
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (["finetune.py", "sst", "x"], "error: stages/finetune.py: seed: 'x' is not one of 1, 2"),
+        (["finetune.py", "mnli", "1"], "error: stages/finetune.py: task: 'mnli' is not one of sst, para, sts"),
+        (["finetune.py", "sst"], "error: usage: python stages/finetune.py <task> <seed> (got 1 argument(s))"),
+        (["predict.py", "finetune-9"], "error: stages/predict.py: member: 'finetune-9' is not one of multitask, "),
+        (["leaderboard.py", "mnli"], "error: stages/leaderboard.py: task: 'mnli' is not one of sst, para, sts"),
+        (["ensemble.py", "extra"], "error: usage: python stages/ensemble.py (got 1 argument(s))"),
+    ],
+)
+def test_a_stages_own_bad_arguments_are_one_line_and_touch_nothing(project, monkeypatch, capsys, script, expected):
+    before = snapshot(project)
+    code, err = run_stage(project, script, monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(expected), err
+    assert snapshot(project) == before

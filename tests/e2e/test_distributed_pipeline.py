@@ -70,3 +70,43 @@ def test_two_processes_killed_and_resumed_match_one_process(tmp_path, tiny_raw_d
             assert b[key] == pytest.approx(value, abs=1e-4), (name, key)
     run([sys.executable, "-m", "dvc", "status", "--quiet"], two)  # up to date: nothing left to run
     assert not (two / "checkpoints/pretrain").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_machines_on_one_match_one_process(tmp_path, tiny_raw_dir, tiny_model_dir):
+    """The README's recipe for several machines, run on this one: two launchers of stage 1, ``dist.nnodes: 2`` and
+    one process each, meeting at 127.0.0.1 on a fixed port, in the same folder (the shared file system); the
+    trained model is the one-process run's (dropout off), and only rank 0 wrote it."""
+    model = no_dropout_model(tiny_model_dir, tmp_path / "model")
+    one = make_project(tmp_path / "one", params(tiny_raw_dir, model, 1))
+    run([sys.executable, "-m", "dvc", "repro", "pretrain"], one)
+
+    nodes = params(tiny_raw_dir, model, 1)
+    nodes["dist"].update(nnodes=2, rdzv_endpoint=f"127.0.0.1:{free_port()}")
+    two = make_project(tmp_path / "two", nodes)
+    run([sys.executable, "-m", "dvc", "repro", "prepare"], two)
+    env = {**os.environ, "PYTHONPATH": str(two / "src"), "HF_HUB_OFFLINE": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    launchers = [
+        subprocess.Popen([sys.executable, "stages/pretrain.py"], cwd=two, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [launcher.communicate(timeout=600)[0] for launcher in launchers]
+    assert [launcher.returncode for launcher in launchers] == [0, 0], outputs
+    assert all("launching 2 processes" in out and "--nnodes=2" in out for out in outputs)
+    a = json.loads((one / "metrics/pretrain.json").read_text())
+    b = json.loads((two / "metrics/pretrain.json").read_text())
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        assert b[key] == pytest.approx(value, abs=1e-4), key
+    from safetensors.torch import load_file
+
+    weights = [load_file(str(p / "models/multitask/model.safetensors")) for p in (one, two)]
+    for name, tensor in weights[0].items():
+        assert (weights[1][name] - tensor).abs().max() <= 1e-4, name

@@ -19,7 +19,7 @@ and keep state; ``nashmtl`` and ``gradvac`` keep state too; all of it is in ``st
 """
 
 from ._alignedmtl import AlignedMTL
-from ._base import Aggregator, GramianWeightedAggregator, Layout, Stat
+from ._base import Aggregator, GramianWeightedAggregator, Layout, NonFiniteJacobian, Stat
 from ._cagrad import CAGrad
 from ._config import ConFIG
 from ._dualcone import DualProj, UPGrad
@@ -51,6 +51,7 @@ __all__ = [
     "GramianWeightedAggregator",
     "Layout",
     "NashMTL",
+    "NonFiniteJacobian",
     "PCGrad",
     "SampleWeightedPCGrad",
     "Stat",

@@ -42,6 +42,21 @@ class Stat:
 _MAX_SEED = 2**63 - 1
 
 
+class NonFiniteJacobian(ValueError):
+    """A row of ``J`` (or a task's loss) holds an inf or NaN (seen on the CPU copies the method reads anyway)."""
+
+    def __init__(self, rows: list[int], message: str = "") -> None:
+        super().__init__(message or f"J has non-finite values in row(s) {rows}")
+        self.rows = rows
+
+
+def check_finite(gramian_cpu: Tensor) -> None:
+    """Raise :class:`NonFiniteJacobian` naming the rows of ``J`` that are not finite (their diagonal entry is not)."""
+    finite = torch.isfinite(gramian_cpu.diagonal())
+    if not bool(finite.all()):
+        raise NonFiniteJacobian(torch.nonzero(~finite).flatten().tolist())
+
+
 def check_seed(seed: Any) -> int:
     """Returns ``seed`` if it is a valid generator seed, raises ``ValueError`` naming it otherwise."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
@@ -105,8 +120,13 @@ class Aggregator(nn.Module, ABC):
 
     def bind(self, layout: Layout, n_tasks: int) -> None:
         """Informs the aggregator of the shared parameters' ``(name, numel)`` in the column order of
-        ``J`` and of the number of tasks. Called once before training. Default: no-op."""
+        ``J`` and of the number of tasks. Called once before training; checks the options against ``n_tasks``."""
         _check_layout(layout)
+        self.check_tasks(n_tasks)
+
+    def check_tasks(self, n_tasks: int) -> None:
+        """Raise ``ValueError`` naming the option if the options do not fit ``n_tasks`` tasks (e.g. one loss weight
+        per task). :meth:`bind` calls it, and so does the params check before any stage runs. Default: any count."""
         _check_n_tasks(n_tasks)
 
     def reset(self) -> None:
@@ -115,7 +135,7 @@ class Aggregator(nn.Module, ABC):
     @torch.no_grad()
     def forward(self, J: Tensor, counts: Tensor | None = None, losses: Tensor | None = None) -> Tensor:
         self._check_inputs(J, counts)
-        if losses is not None:
+        if self.requires_losses and losses is not None:  # only these read them (a host copy)
             self.read_losses(_checked_losses(losses, J.shape[0]))
         elif self.requires_losses:
             raise ValueError(
@@ -187,7 +207,8 @@ class GramianWeightedAggregator(Aggregator):
         (:func:`~mtbert.aggregators._linalg.rank_rtol`)."""
 
     def _aggregate(self, J: Tensor, gramian: Tensor, counts: Tensor | None) -> Tensor:
-        gramian_cpu = gramian.detach().to(device="cpu", dtype=torch.float64)
+        gramian_cpu = gramian.detach().to(device="cpu", dtype=torch.float64)  # the one read-back of the step
+        check_finite(gramian_cpu)
         counts_cpu = None if counts is None else counts.detach().to(device="cpu", dtype=torch.float64)
         w = self.weights(gramian_cpu, counts_cpu, _linalg.rank_rtol(J.dtype, J.shape[0], J.shape[1]))
         self.last_stats["weights"] = w
@@ -226,8 +247,10 @@ def _checked_losses(losses: Tensor, n_tasks: int) -> Tensor:
     if losses.shape != (n_tasks,):
         raise ValueError(f"losses must have shape [T]=[{n_tasks}]. Found losses.shape={tuple(losses.shape)}.")
     values = losses.detach().to(device="cpu", dtype=torch.float64)
-    if not torch.isfinite(values).all():
-        raise ValueError(f"losses must be finite. Found losses={values.tolist()}.")
+    finite = torch.isfinite(values)
+    if not finite.all():
+        rows = torch.nonzero(~finite).flatten().tolist()
+        raise NonFiniteJacobian(rows, f"losses must be finite. Found losses={values.tolist()}.")
     return values
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ._base import Aggregator, Layout, RandomOrderMixin, Stat
+from ._base import Aggregator, Layout, RandomOrderMixin, Stat, check_finite
 from ._groups import GROUPINGS, build_groups
 from ._linalg import combine
 from ._linalg import gramian as float64_gramian
@@ -173,7 +173,9 @@ class GradVac(RandomOrderMixin, Aggregator):
         assert self.targets is not None and self._group_gramians is not None
         segments = self._segments_for(J)
         n_groups, n_tasks = len(self.group_names), J.shape[0]
-        group_gramians = self._group_gramians.detach().to(device="cpu", dtype=torch.float64).tolist()
+        cpu = self._group_gramians.detach().to(device="cpu", dtype=torch.float64)  # the one read-back of the step
+        check_finite(cpu.sum(dim=0))
+        group_gramians = cpu.tolist()
         self._group_gramians = None
         targets = self.targets.detach().to(device="cpu", dtype=torch.float64).tolist()
         orders = self._draw_orders(n_tasks, n_groups)

@@ -26,7 +26,7 @@ class Weighted(GramianWeightedAggregator):
     constant loss weights).
 
     :param weights: A sequence of ``T`` finite non-negative floats, one per task (in the row order
-        of ``J``). Its length is checked against ``T`` at call time.
+        of ``J``). Its length is checked against ``T`` by :meth:`check_tasks` (before training) and at call time.
     """
 
     def __init__(self, weights: Sequence[float]) -> None:
@@ -43,13 +43,16 @@ class Weighted(GramianWeightedAggregator):
 
     linear = True
 
-    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
-        n_tasks = gramian.shape[0]
+    def check_tasks(self, n_tasks: int) -> None:
+        super().check_tasks(n_tasks)
         if len(self.task_weights) != n_tasks:
             raise ValueError(
-                f"Option `weights` has {len(self.task_weights)} entries but J has {n_tasks} rows "
-                "(tasks): give exactly one weight per task."
+                f"Option `weights` has {len(self.task_weights)} entries for {n_tasks} tasks: give exactly one "
+                "weight per task, in the order of `tasks`."
             )
+
+    def weights(self, gramian: Tensor, counts: Tensor | None, rtol: float) -> Tensor:
+        self.check_tasks(gramian.shape[0])
         return torch.tensor(self.task_weights, dtype=torch.float64)
 
     def extra_repr(self) -> str:

@@ -19,6 +19,7 @@ from safetensors.numpy import load_file, save_file
 from torch import Tensor
 
 from mtbert.data.reader import Table
+from mtbert.files import write_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def save_split(split: EncodedSplit, path: Path) -> None:
     # One metadata entry: safetensors keeps metadata in a hash map whose order changes from run to run, and the
     # bytes of this file must not (DVC hashes them; the same input must give the same cache).
     meta = json.dumps({"ids": split.ids, "n_columns": len(split.columns)})
-    save_file(tensors, str(path), metadata={"split": meta})
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"split": meta}))
 
 
 def load_split(path: Path) -> EncodedSplit:
@@ -84,7 +85,7 @@ def load_split(path: Path) -> EncodedSplit:
 
 
 def save_special_tokens(special: SpecialTokens, path: Path) -> None:
-    path.write_text(json.dumps(special.__dict__, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(special.__dict__, indent=2) + "\n")
 
 
 def load_special_tokens(path: Path) -> SpecialTokens:

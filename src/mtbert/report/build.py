@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mtbert.aggregators import statistic_docs
+from mtbert.files import write_text_atomic
 from mtbert.report import figures
 from mtbert.report import page as html
 from mtbert.report.errors import error_columns, error_rows, write_rows
@@ -61,7 +62,7 @@ def write_report(out: Path, inputs: ReportInputs, errors: int, resamples: int, s
         ("Most confidently wrong dev examples", _errors(out, inputs, errors)),
     ]
     path = out / INDEX
-    path.write_text(html.page("mtbert: report of the run", sections), encoding="utf-8")
+    write_text_atomic(path, html.page("mtbert: report of the run", sections))
     return path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtbert.files import open_atomic
 from mtbert.report.sources import TaskDev
 
 
@@ -56,7 +57,7 @@ def error_rows(task: TaskDev, n: int) -> list[dict[str, str]]:
 def write_rows(path: Path, rows: list[dict[str, str]], columns: list[str]) -> None:
     """A CSV with header ``columns`` (written even when there are no rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with open_atomic(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

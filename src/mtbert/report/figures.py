@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mtbert.files import write_atomic
 from mtbert.report.sources import Curve
 
 DPI = 110
@@ -21,7 +22,7 @@ DPI = 110
 def _save(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     plt.close(fig)
 
 
