@@ -157,7 +157,7 @@ class Trainer:
                 self.schedule.step()
             return {}
         present = {task for task, _ in step}
-        values = self.jacobian.losses.clone()  # stays on the device: read back when logged
+        values = self.jacobian.losses.double()  # a copy that stays on the device: read back when logged
         losses = {f"loss_{task}": values[i] for task, i in self.jacobian.index.items() if task in present}
         if self.model.encoder_frozen:  # heads-only epoch: no encoder gradient, so nothing to aggregate
             self.jacobian.write(None)
