@@ -58,8 +58,7 @@ bench: install data
 # (hours on two cores). `mutmut results` lists the survivors, `mutmut show <name>` one of them.
 mutate: install
 	$(VENV)/bin/mutmut run --max-children 2
-	$(VENV)/bin/mutmut export-cicd-stats
-	$(PY) bench/mutation_scores.py mutants/mutmut-cicd-stats.json
+	$(PY) bench/mutation_scores.py --markdown
 
 clean:
 	rm -rf $(VENV)

@@ -1,0 +1,69 @@
+"""The mutation score of each mutated module, from the results ``mutmut run`` left under ``mutants/``.
+
+    make mutate                                   # mutmut run, then this table
+    python bench/mutation_scores.py [--markdown]  # the table again; --survivors lists the surviving mutants
+
+Score = killed / (killed + survived + no tests): the share of mutants some test notices. Timeouts count as killed
+(the mutant looped; the test run stopped it), as mutmut counts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from mutmut.stats import status_by_exit_code
+
+MUTANTS = Path("mutants")
+
+
+def statuses(folder: Path = MUTANTS) -> dict[str, dict[str, str]]:
+    """Module (``src/mtbert/...py``) → mutant name → status."""
+    out = {}
+    for meta in sorted(folder.rglob("*.py.meta")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        module = str(meta.relative_to(folder).with_suffix(""))
+        out[module] = {name: status_by_exit_code[code] for name, code in data["exit_code_by_key"].items()}
+    return out
+
+
+def table(results: dict[str, dict[str, str]], markdown: bool) -> str:
+    rows = []
+    totals: Counter[str] = Counter()
+    for module, mutants in results.items():
+        counts = Counter("killed" if s == "timeout" else s for s in mutants.values())
+        totals.update(counts)
+        rows.append((module, counts))
+    rows.append(("all", totals))
+    lines = ["| module | mutants | killed | survived | no tests | score |", "|---|---|---|---|---|---|"]
+    for module, c in rows:
+        judged = c["killed"] + c["survived"] + c["no tests"]
+        score = f"{c['killed'] / judged:.1%}" if judged else "—"
+        lines.append(
+            f"| `{module}` | {sum(c.values())} | {c['killed']} | {c['survived']} | {c['no tests']} | {score} |"
+        )
+    return (
+        "\n".join(lines)
+        if markdown
+        else "\n".join(line.replace("|", " ").strip() for line in lines if "---" not in line)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--survivors", action="store_true", help="list every surviving mutant by module")
+    args = parser.parse_args()
+    results = statuses()
+    print(table(results, args.markdown))
+    if args.survivors:
+        for module, mutants in results.items():
+            for name, status in mutants.items():
+                if status in ("survived", "no tests"):
+                    print(f"{module}\t{name}\t{status}")
+
+
+if __name__ == "__main__":
+    main()
