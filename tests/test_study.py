@@ -129,3 +129,12 @@ def test_a_method_list_keeps_each_weighted_arm_with_its_numbers():
 def test_bad_method_specs_are_refused(text):
     with pytest.raises(ValueError, match=text.split(":")[0]):
         Method.parse(text)
+
+
+def test_a_superseded_run_kept_under_its_commit_is_left_out():
+    record = collect(SHOW, DONE)
+    name = next(n for n in record if n.startswith("study-"))
+    method = Method.parse(record[name]["grad"])
+    before = summarise(record, [method])
+    record[f"{name}@abc1234"] = {**record[name], "pretrain": {**record[name]["pretrain"], "overall": 0.0}}
+    assert summarise(record, [method]) == before  # the same n and means: the superseded run does not count

@@ -138,8 +138,10 @@ def _experiments(show: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[st
 
 
 def _runs_of(runs: dict[str, dict[str, Any]], method: Method, prefix: str, key: str) -> list[dict[str, float]]:
-    stem = run_name(method, 0, prefix).rsplit("-s", 1)[0] + "-s"
-    return [run[key] for name, run in sorted(runs.items()) if name.startswith(stem) and run.get(key)]
+    """The method's runs by name, ``<stem>-s<seed>`` exactly: a run kept in the record as ``<name>@<commit>`` (one
+    superseded by a rerun of changed code) is not among them."""
+    stem = re.escape(run_name(method, 0, prefix).rsplit("-s", 1)[0] + "-s")
+    return [run[key] for name, run in sorted(runs.items()) if re.fullmatch(rf"{stem}\d+", name) and run.get(key)]
 
 
 def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dict[str, float] | None = None) -> str:
