@@ -283,6 +283,15 @@ def test_linear_and_multistep_schedules():
     assert multistep == pytest.approx([0.5, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25])
 
 
+def test_the_cosine_schedule_restarts_every_epoch():
+    """Three epochs of 4 steps, warmup 25% of the first: 1 warmup step, then a half cosine over the 3 steps left;
+    each later epoch a half cosine over its 4 steps from 1 (SGDR): every epoch ends low, a snapshot to keep."""
+    cosine = [lr_factor(s, 12, 0.25, "cosine", (), 0.1, cycle=4) for s in range(12)]
+    half = [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert cosine == pytest.approx([1.0, 1.0, 0.75, 0.25, *half, *half])
+    assert [lr_factor(s, 4, 0.0, "cosine", (), 0.1) for s in range(4)] == pytest.approx(half)  # one epoch
+
+
 def test_the_optimizer_follows_the_schedule(prepared, tiny_model_dir):
     trainer = make_trainer(prepared, tiny_model_dir, lr=1e-3, warmup_ratio=0.5, epochs=1, steps_per_epoch=4)
     seen = []

@@ -81,7 +81,8 @@ class LoopConfig:
     weight_decay: float
     layer_decay: float  # layer-wise lr decay: each encoder layer below the top at this times the one above; 1: off
     warmup_ratio: float
-    schedule: Literal["linear", "multistep"]  # after warmup: linear decay to 0, or x gamma at milestones
+    # after warmup: linear decay to 0; x gamma at milestones; or a cosine to 0 over each epoch, restarting each epoch
+    schedule: Literal["linear", "multistep", "cosine"]
     milestones: tuple[int, ...]  # multistep: epochs after which the learning rates are multiplied by gamma
     gamma: float
     heads_only_first: int  # epochs at the start that train the heads (and nothing else) on a frozen encoder

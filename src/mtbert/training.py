@@ -80,15 +80,28 @@ class TrainResult:
 
 
 def lr_factor(
-    step: int, total: int, warmup_ratio: float, kind: str, milestones: tuple[int, ...], gamma: float
+    step: int,
+    total: int,
+    warmup_ratio: float,
+    kind: str,
+    milestones: tuple[int, ...],
+    gamma: float,
+    cycle: int = 0,
 ) -> float:
     """The learning-rate multiplier at ``step`` of ``total``: linear warmup over ``warmup_ratio`` of the steps,
-    then ``linear`` decay to 0 (BERT's schedule) or ``multistep``: ``gamma`` per milestone step passed."""
-    warmup = int(total * warmup_ratio)
+    then ``linear`` decay to 0 (BERT's schedule), ``multistep``: ``gamma`` per milestone step passed, or ``cosine``:
+    a half cosine to 0 over each ``cycle`` steps (one epoch), restarting at 1 each cycle (SGDR, Loshchilov & Hutter
+    2017; the warmup, ``warmup_ratio`` of the first cycle, in that cycle only), so every epoch ends at a low rate:
+    the snapshots of Huang et al. 2017. With one epoch ``cosine`` is plain cosine decay."""
+    cycle = cycle or total
+    warmup = int((cycle if kind == "cosine" else total) * warmup_ratio)
     if step < warmup:
         return (step + 1) / warmup
     if kind == "multistep":
         return gamma ** sum(step >= m for m in milestones)
+    if kind == "cosine":
+        start, length = (warmup, cycle - warmup) if step < cycle else (step - step % cycle, cycle)
+        return 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, length)))
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
@@ -123,7 +136,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(groups, fused=self.device.type in ("cpu", "cuda"))
         total, milestones = self.sampler.steps * loop.epochs, tuple(m * self.sampler.steps for m in loop.milestones)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, total, loop.warmup_ratio, loop.schedule, milestones, loop.gamma)
+            self.optimizer,
+            lambda s: lr_factor(s, total, loop.warmup_ratio, loop.schedule, milestones, loop.gamma, self.sampler.steps),
         )
         self.stats = GradientStats(list(recipe.tasks))
 
