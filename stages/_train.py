@@ -63,15 +63,22 @@ def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: s
             trainer.fit(checkpoints)
             return None
         with Live(str(ARTIFACTS.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
+            steps = trainer.sampler.steps
 
             def log(epoch: int, metrics: dict[str, float]) -> None:
+                live.step = (epoch + 1) * steps  # one x axis for both: the training step
                 for name, value in metrics.items():
                     live.log_metric(name, value)
-                live.next_step()
+                live.make_summary()
                 shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/" not in k)
                 print(f"{run_name} epoch {epoch}: {shown}")
 
-            result = trainer.fit(checkpoints, on_epoch=log)
+            def curve(step: int, values: dict[str, float]) -> None:
+                live.step = step
+                for name, value in values.items():
+                    live.log_metric(f"steps/{name}", value)
+
+            result = trainer.fit(checkpoints, on_epoch=log, on_curve=curve)
     finally:  # a failed step on one process must not leave the others waiting in a collective
         leave()
     checkpoints.clear()

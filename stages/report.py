@@ -15,6 +15,17 @@ from mtbert.report.sources import load_task_dev, read_curves, read_metrics
 from mtbert.tasks import TASKS
 
 CURVES = Path("plots") / "metrics"  # where dvclive writes a run's curves (gradient statistics under grad/)
+STEPS = CURVES / "steps"  # the per-step curves (every log_every steps), as stages/_train.py logs them
+
+
+def read_step_curves(folder: Path) -> dict:
+    """A run's per-step curves by name, the gradient statistics as ``grad/<name>``, the in-epoch dev metrics as
+    ``dev/<name>``."""
+    return {
+        **read_curves(folder),
+        **{f"grad/{k}": v for k, v in read_curves(folder / "grad").items()},
+        **{f"dev/{k}": v for k, v in read_curves(folder / "dev").items()},
+    }
 
 
 def main(cfg: Config) -> None:
@@ -31,6 +42,8 @@ def main(cfg: Config) -> None:
         t: {finetune_member(s): read_curves(ARTIFACTS.live(finetune_run(t, s)) / CURVES) for s in cfg.finetune.seeds}
         for t in cfg.tasks
     }
+    runs = ["pretrain", *(finetune_run(t, s) for t in cfg.tasks for s in cfg.finetune.seeds)]
+    steps = {run: read_step_curves(ARTIFACTS.live(run) / STEPS) for run in runs}
     inputs = ReportInputs(
         tasks=tasks,
         recorded=read_metrics(metrics),
@@ -38,6 +51,7 @@ def main(cfg: Config) -> None:
         pretrain=read_curves(pretrain),
         grad=read_curves(pretrain / "grad"),
         finetune=finetune,
+        steps=steps,
     )
     page = write_report(ARTIFACTS.report, inputs, cfg.report.errors, cfg.report.bootstrap, cfg.report.seed)
     print(f"report: {page} (open it in a browser; it loads nothing from the network)")

@@ -286,7 +286,10 @@ def test_heads_and_per_task_options_are_read_as_written():
         ({"loss_weights": {"sst": "high"}}, "train.loss_weights.sst: got 'high', expected float"),
         ({"loss_weights": {"sst": 0, "para": 0, "sts": 0}}, "every training task has weight 0"),
         ({"anneal_to": 1.5}, "train.anneal_to: must lie in [0, 1], got 1.5"),
-        ({"schedule": "cosine"}, "train.schedule: got 'cosine', expected one of 'linear', 'multistep'"),
+        (
+            {"schedule": "exponential"},
+            "train.schedule: got 'exponential', expected one of 'linear', 'multistep', 'cosine'",
+        ),
         ({"milestones": [2]}, "train.milestones: expected increasing epochs in [1, 1], got [2]"),
         ({"epochs": 4, "milestones": [3, 1]}, "train.milestones: expected increasing epochs"),
         ({"gamma": 0}, "train.gamma: must be in (0, 1]"),

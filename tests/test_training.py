@@ -439,3 +439,67 @@ def test_the_methods_state_lives_on_the_cpu_whatever_the_training_device(prepare
     assert next(trainer.model.parameters()).device.type == "meta"
     buffers = list(trainer.aggregator.buffers())
     assert buffers and all(b.device.type == "cpu" for b in buffers)
+
+
+def test_curves_every_log_every_steps_hold_the_windows_means(prepared, tiny_model_dir, monkeypatch):
+    """2 epochs of 3 steps, log_every 2: points after steps 2, 4, 6, each the mean over its own window of steps (the
+    loss of the steps since the last point), the learning rate then, and the window's gradient statistics."""
+    trainer = make_trainer(prepared, tiny_model_dir, "pcgrad", log_every=2, eval_every=0)
+    points = []
+    result = trainer.fit(on_curve=lambda step, values: points.append((step, values)))
+    assert [step for step, _ in points] == [2, 4, 6]
+    for _, values in points:
+        assert {"loss_sst", "loss_para", "loss_sts", "lr", "grad/cos_sst_para", "grad/conflict_sst_para"} <= set(values)
+        assert "grad/corrections_sst_para" in values and not any(k.startswith("dev/") for k in values)
+    # the steps' losses: the epoch means are the means of the windows' (each window 2 steps; epoch 0 = steps 1-3)
+    assert points[-1][1]["lr"] == pytest.approx(trainer.optimizer.param_groups[0]["lr"])
+    assert result.history[1]["loss_sst"] == pytest.approx(
+        (points[1][1]["loss_sst"] + 2 * points[2][1]["loss_sst"]) / 3, rel=0.5
+    )
+
+
+def test_curve_windows_are_exact_means_of_the_steps(prepared, tiny_model_dir, monkeypatch):
+    trainer = make_trainer(prepared, tiny_model_dir, steps_per_epoch=4, sampling="sequential", log_every=2)
+    fake = iter([{"loss_sst": 1.0}, {"loss_sst": 3.0}, {"loss_para": 5.0}, {"loss_sts": 7.0}] * 2)
+    monkeypatch.setattr(trainer, "step", lambda plan, step: next(fake))
+    points = []
+    trainer.fit(on_curve=lambda step, values: points.append((step, values)))
+    assert [(s, {k: v for k, v in p.items() if k.startswith("loss")}) for s, p in points] == [
+        (2, {"loss_sst": 2.0}),
+        (4, {"loss_para": 5.0, "loss_sts": 7.0}),
+        (6, {"loss_sst": 2.0}),
+        (8, {"loss_para": 5.0, "loss_sts": 7.0}),
+    ]
+
+
+def test_eval_every_adds_dev_points_within_the_epochs(prepared, tiny_model_dir):
+    trainer = make_trainer(prepared, tiny_model_dir, log_every=0, eval_every=2, steps_per_epoch=4)
+    points = []
+    trainer.fit(on_curve=lambda step, values: points.append((step, values)))
+    assert [step for step, _ in points] == [2, 6]  # steps 4 and 8 end an epoch: evaluated there anyway
+    assert set(points[0][1]) == {"dev/sst_acc", "dev/para_acc", "dev/sts_pearson", "dev/overall"}
+
+
+def test_a_resumed_run_replays_its_curves(prepared, tiny_model_dir, tmp_path, monkeypatch):
+    reference_points: list = []
+    make_trainer(prepared, tiny_model_dir, "pcgrad", log_every=1).fit(
+        on_curve=lambda s, v: reference_points.append((s, v))
+    )
+    checkpoints = Checkpointer(tmp_path / "ckpt", "key")
+    real_step, calls = Trainer.step, {"n": 0}
+
+    def dying_step(self, plan, global_step):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_step(self, plan, global_step)
+
+    monkeypatch.setattr(Trainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(prepared, tiny_model_dir, "pcgrad", log_every=1).fit(checkpoints)
+    monkeypatch.setattr(Trainer, "step", real_step)
+    points: list = []
+    make_trainer(prepared, tiny_model_dir, "pcgrad", log_every=1).fit(
+        checkpoints, on_curve=lambda s, v: points.append((s, v))
+    )
+    assert points == reference_points

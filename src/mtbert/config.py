@@ -90,6 +90,8 @@ class LoopConfig:
     freeze_layers: int  # the embeddings and this many of the lowest encoder layers do not train; 0: none
     max_grad_norm: float  # 0 disables clipping
     checkpoint_every: int  # steps between resumable checkpoints; 0: only at the end of each epoch
+    log_every: int  # steps between points of the per-step curves (losses, learning rate, gradient statistics); 0: off
+    eval_every: int  # steps between dev evaluations within an epoch, for the curves; 0: only at each epoch's end
     device: Device
     precision: Precision  # fp16 trains with dynamic loss scaling (mtbert.scaling)
 
@@ -99,8 +101,9 @@ class LoopConfig:
                 raise ValueError(f"{key}: must be >= 1, got {getattr(self, key)}")
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers: must be >= 0, got {self.freeze_layers}")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every}")
+        for key in ("checkpoint_every", "log_every", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: must be >= 0, got {getattr(self, key)}")
         for key in ("lr", "head_lr", "pal_lr"):
             if not (math.isfinite(getattr(self, key)) and getattr(self, key) > 0):
                 raise ValueError(f"{key}: must be a finite number > 0, got {getattr(self, key)}")

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LOG_EVERY = 50  # steps between progress lines (or updates of the bar's losses)
 
 EpochHook = Callable[[int, dict[str, float]], None]
+StepHook = Callable[[int, dict[str, float]], None]  # (global step, values): the per-step curves
 
 
 @dataclass
@@ -54,19 +55,26 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)  # metrics of each finished epoch
     running: dict[str, list] = field(default_factory=dict)  # this epoch's [sum, steps] of each loss
     best_epoch: int = -1
+    curves: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (global step, values) every log_every
+    window: dict[str, list] = field(default_factory=dict)  # the losses since the last curve point, as ``running``
 
     def add_losses(self, losses: dict[str, float | torch.Tensor]) -> None:
-        """Add a step's losses; a tensor stays where it is (no read-back until :meth:`mean_losses`)."""
-        for key, value in losses.items():
-            total, n = self.running.get(key, (0.0, 0))
-            self.running[key] = [total + value, n + 1]
+        """Add a step's losses to the epoch's and the curve window's sums; a tensor stays where it is (no read-back
+        until :meth:`mean_losses`)."""
+        for sums in (self.running, self.window):
+            for key, value in losses.items():
+                total, n = sums.get(key, (0.0, 0))
+                sums[key] = [total + value, n + 1]
 
-    def mean_losses(self) -> dict[str, float]:
-        return {key: float(total) / n for key, (total, n) in self.running.items()}
+    def mean_losses(self, sums: dict[str, list] | None = None) -> dict[str, float]:
+        return {key: float(total) / n for key, (total, n) in (self.running if sums is None else sums).items()}
 
     def saved(self) -> dict:
         """The state as plain numbers, for a checkpoint (reads the running sums back once)."""
-        return {**asdict(self), "running": {k: [float(total), n] for k, (total, n) in self.running.items()}}
+        plain = {
+            k: {key: [float(total), n] for key, (total, n) in getattr(self, k).items()} for k in ("running", "window")
+        }
+        return {**asdict(self), **plain}
 
     def improves(self, metrics: dict[str, float]) -> bool:
         return self.best_epoch < 0 or metrics["overall"] > self.history[self.best_epoch]["overall"]
@@ -140,6 +148,7 @@ class Trainer:
             lambda s: lr_factor(s, total, loop.warmup_ratio, loop.schedule, milestones, loop.gamma, self.sampler.steps),
         )
         self.stats = GradientStats(list(recipe.tasks))
+        self.window_stats = GradientStats(list(recipe.tasks))  # over the steps since the last curve point
 
     def step(self, step: Step, global_step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the batches of ``step`` (this process computes its shard of each); returns each
@@ -187,6 +196,7 @@ class Trainer:
             self.jacobian.write(direction)
             self.jacobian.weigh_own(self.aggregator.own_weights)
             self.stats.update(self.aggregator)
+            self.window_stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)
         self.optimizer.step()
@@ -208,14 +218,21 @@ class Trainer:
             )
         return self.group.from_main(metrics)
 
-    def fit(self, checkpoints: Checkpointer | None = None, on_epoch: EpochHook | None = None) -> TrainResult:
+    def fit(
+        self,
+        checkpoints: Checkpointer | None = None,
+        on_epoch: EpochHook | None = None,
+        on_curve: StepHook | None = None,
+    ) -> TrainResult:
         """Train every epoch, resuming from ``checkpoints`` if it holds this run (default: in memory, no resume);
         end with the best epoch's weights ("best": the dev overall score, the mean of normalised task metrics).
-        Only rank 0 reads and writes ``checkpoints`` and calls ``on_epoch``."""
+        Every ``log_every`` steps ``on_curve`` gets the losses, learning rate and gradient statistics of those steps
+        (and the dev metrics every ``eval_every`` steps). Only rank 0 reads and writes ``checkpoints`` and calls the
+        hooks; a resumed run calls them again for what it had done, so a logger's files match an uninterrupted run."""
         checkpoints = checkpoints or Checkpointer(None, "in-memory")
         main = self.group.main
         torch.manual_seed(self.recipe.seed + self.group.rank)  # dropout: each process its own masks
-        state = self._resume(checkpoints, on_epoch)
+        state = self._resume(checkpoints, on_epoch, on_curve)
         self.group.broadcast_module(self.model)  # every process starts from rank 0's parameters
         for epoch in range(state.epoch, self.loop.epochs):
             plan = self.sampler.epoch(epoch)
@@ -224,6 +241,7 @@ class Trainer:
             for step in steps:
                 state.add_losses(self.step(plan[step], epoch * len(plan) + step))
                 state.step = step + 1
+                self._curve_point(state, epoch * len(plan) + state.step, main and on_curve)
                 if main and state.step % LOG_EVERY == 0:
                     means = " ".join(f"{k}={v:.4f}" for k, v in state.mean_losses().items())
                     if not steps.note(means):
@@ -251,7 +269,24 @@ class Trainer:
         self.group.broadcast_module(self.model)
         return TrainResult(state.best_epoch, state.history[state.best_epoch], state.history)
 
-    def _resume(self, checkpoints: Checkpointer, on_epoch: EpochHook | None) -> TrainState:
+    def _curve_point(self, state: TrainState, done: int, hook: StepHook | None) -> None:
+        """After ``done`` steps: a point of the per-step curves when ``log_every`` says so (the window's mean losses,
+        the learning rate, the window's gradient statistics; the dev metrics when ``eval_every`` says so too)."""
+        every, dev_every = self.loop.log_every, self.loop.eval_every
+        point: dict[str, float] = {}
+        if every and done % every == 0:
+            point = {**state.mean_losses(state.window), "lr": self.optimizer.param_groups[0]["lr"]}
+            point |= self.window_stats.summary()
+            state.window = {}
+            self.window_stats.reset()
+        if dev_every and done % dev_every == 0 and done % self.sampler.steps:  # an epoch's end evaluates anyway
+            point |= {f"dev/{k}": v for k, v in self.evaluate().items()}
+        if point:
+            state.curves.append((done, point))
+            if hook:
+                hook(done, point)
+
+    def _resume(self, checkpoints: Checkpointer, on_epoch: EpochHook | None, on_curve: StepHook | None) -> TrainState:
         """Rank 0 reads the checkpoint and hands it to the others (no shared file system needed)."""
         payload = self.group.from_main(checkpoints.load() if self.group.main else None)
         if payload is None:
@@ -267,9 +302,13 @@ class Trainer:
         state = TrainState(**payload["state"])
         if self.group.main:
             log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
+        state.curves = [(step, values) for step, values in state.curves]  # tuples, as an uninterrupted run has them
         for epoch, metrics in enumerate(state.history):
             if self.group.main and on_epoch:  # replay, so the logger's files match an uninterrupted run
                 on_epoch(epoch, metrics)
+        for step, values in state.curves:
+            if self.group.main and on_curve:
+                on_curve(step, values)
         return state
 
     def _save(self, checkpoints: Checkpointer, state: TrainState) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 
+import numpy as np
 import pytest
 from _report_data import curves, make_tasks, recorded
 
@@ -78,3 +80,32 @@ def test_statistics_with_underscores_in_their_names_are_grouped_by_name():
     assert split_statistic("targets_mean_para_sts", tasks) == ("targets_mean", "para_sts")
     assert split_statistic("cos_sst_para", tasks) == ("cos", "sst_para")
     assert split_statistic("scale", tasks) == ("scale", "value")
+
+
+def test_per_step_curves_are_drawn_where_the_runs_logged_them(tmp_path, monkeypatch):
+    """With steps (every log_every steps), the gradient panels come from them (the caption says every how many
+    steps) and the loss curves too; the heatmaps keep the per-epoch means."""
+    from mtbert.report import figures
+    from mtbert.report.sources import Curve
+
+    drawn = {}
+    real = figures.training_curves
+    monkeypatch.setattr(
+        figures,
+        "training_curves",
+        lambda loss, m, t, p: (drawn.setdefault(t, (loss, m)) and None) or real(loss, m, t, p),
+    )
+    inputs = _inputs()
+    steps = np.arange(20, 220, 20, dtype=float)
+    per_step = {"loss_sst": Curve(steps, np.linspace(2, 1, 10)), "lr": Curve(steps, np.linspace(1, 0, 10))}
+    per_step |= {f"grad/cos_{p}": Curve(steps, np.zeros(10)) for p in ("sst_para", "sst_sts", "para_sts")}
+    per_step["dev/sst_acc"] = Curve(steps[:2], np.array([0.3, 0.4]))
+    inputs = dataclasses.replace(
+        inputs, steps={"pretrain": per_step, "finetune-1/sst": {"loss_sst": per_step["loss_sst"]}}
+    )
+    html = write_report(tmp_path, inputs, errors=1, resamples=200, seed=0).read_text()
+    assert "Every 20 steps, means over them" in html
+    losses, metrics = drawn["pretraining"]
+    assert len(losses["sst"].steps) == 10  # per step, not per epoch
+    assert "sst_acc (within epochs)" in metrics
+    assert len(drawn["fine-tuning sst"][0]["finetune-1"].steps) == 10

@@ -6,7 +6,7 @@ against the decision threshold for two, predicted against gold for a score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +37,12 @@ class ReportInputs:
         tasks: each task's dev examples and predictions.
         recorded: the metrics file of the ensemble stage (per member and ``ensemble``, per key).
         recorded_name: its path, named in errors.
-        pretrain: the pretraining run's curves by name (``loss_<task>``, ``<task>_<metric>``, ``overall``).
-        grad: its gradient statistics by name (``cos_<a>_<b>``, ``conflict_<a>_<b>``, ``corrections_<a>_<b>``, …).
-        finetune: per task, per fine-tuning run (e.g. ``finetune-1``), that run's curves by name.
+        pretrain: the pretraining run's per-epoch curves by name (``loss_<task>``, ``<task>_<metric>``, ``overall``),
+            at the step each epoch ends.
+        grad: its per-epoch gradient statistics by name (``cos_<a>_<b>``, ``conflict_<a>_<b>``, …).
+        finetune: per task, per fine-tuning run (e.g. ``finetune-1``), that run's per-epoch curves by name.
+        steps: the per-step curves (every ``log_every`` steps) of each run by its dvclive name (``pretrain``,
+            ``finetune-1/sst``): ``loss_<task>``, ``lr``, ``grad/…`` and, with ``eval_every``, ``dev/…``.
     """
 
     tasks: list[TaskDev]
@@ -48,6 +51,7 @@ class ReportInputs:
     pretrain: dict[str, Curve]
     grad: dict[str, Curve]
     finetune: dict[str, dict[str, dict[str, Curve]]]
+    steps: dict[str, dict[str, Curve]] = field(default_factory=dict)
 
 
 def write_report(out: Path, inputs: ReportInputs, errors: int, resamples: int, seed: int) -> Path:
@@ -79,25 +83,43 @@ def _metrics(inputs: ReportInputs, resamples: int, seed: int) -> list[str]:
 
 
 def _curves(out: Path, inputs: ReportInputs) -> list[str]:
+    """Per run: the training loss (per step where logged, else per epoch) and the dev metric (each epoch's end, and
+    within epochs with ``eval_every``), against the training step."""
     names = [t.spec.name for t in inputs.tasks]
     keys = [metric_key(t) for t in inputs.tasks]
     parts = []
     if inputs.pretrain:
-        losses = {n: inputs.pretrain[f"loss_{n}"] for n in names if f"loss_{n}" in inputs.pretrain}
+        steps = inputs.steps.get("pretrain", {})
+        losses = {n: steps.get(f"loss_{n}", inputs.pretrain.get(f"loss_{n}")) for n in names}
         metrics = {k: inputs.pretrain[k] for k in [*keys, OVERALL] if k in inputs.pretrain}
-        figures.training_curves(losses, metrics, "pretraining", out / "curves-pretrain.png")
-        parts.append(html.figure("curves-pretrain.png", "Pretraining: training loss and dev metric per task"))
+        metrics |= {f"{k} (within epochs)": steps[f"dev/{k}"] for k in keys if f"dev/{k}" in steps}
+        figures.training_curves(
+            {k: v for k, v in losses.items() if v}, metrics, "pretraining", out / "curves-pretrain.png"
+        )
+        parts.append(html.figure("curves-pretrain.png", "Pretraining: training loss and dev metric per task, by step"))
     for task in inputs.tasks:
         runs = inputs.finetune.get(task.spec.name, {})
         if not runs:
             continue
         name, key = task.spec.name, metric_key(task)
-        losses = {run: c[f"loss_{name}"] for run, c in runs.items() if f"loss_{name}" in c}
-        metrics = {run: c[key] for run, c in runs.items() if key in c}
+        losses, metrics = {}, {}
+        for run, curves in runs.items():
+            steps = inputs.steps.get(f"{run}/{name}", {})
+            if (loss := steps.get(f"loss_{name}", curves.get(f"loss_{name}"))) is not None:
+                losses[run] = loss
+            if key in curves:
+                metrics[run] = curves[key]
+            if f"dev/{key}" in steps:
+                metrics[f"{run} (within epochs)"] = steps[f"dev/{key}"]
         file = f"curves-finetune-{name}.png"
         figures.training_curves(losses, metrics, f"fine-tuning {name}", out / file)
-        parts.append(html.figure(file, f"Fine-tuning {name}: training loss and dev {key} per run"))
+        parts.append(html.figure(file, f"Fine-tuning {name}: training loss and dev {key} per run, by step"))
     return parts or [html.paragraph("No training curves were found.")]
+
+
+def _every(curves: dict[str, Curve]) -> int:
+    steps = next(iter(curves.values())).steps
+    return int(steps[1] - steps[0]) if len(steps) > 1 else int(steps[0])
 
 
 def split_statistic(name: str, tasks: list[str]) -> tuple[str, str]:
@@ -116,7 +138,10 @@ def split_statistic(name: str, tasks: list[str]) -> tuple[str, str]:
 def _gradients(out: Path, inputs: ReportInputs) -> list[str]:
     groups: dict[str, dict[str, Curve]] = {}
     tasks = [t.spec.name for t in inputs.tasks]
-    for name, curve in sorted(inputs.grad.items()):
+    per_step = {
+        k.removeprefix("grad/"): c for k, c in inputs.steps.get("pretrain", {}).items() if k.startswith("grad/")
+    }
+    for name, curve in sorted((per_step or inputs.grad).items()):
         stat, label = split_statistic(name, tasks)
         groups.setdefault(stat, {})[label] = curve
     if not groups:
@@ -125,10 +150,13 @@ def _gradients(out: Path, inputs: ReportInputs) -> list[str]:
     figures.gradient_lines(ordered, out / "gradients.png")
     meanings = {**GRADIENT_STATISTICS, **statistic_docs()}
     described = "; ".join(f"{s}: {meanings[s]}" if s in meanings else s for s in ordered)
-    parts = [
-        html.figure("gradients.png", f"Per epoch, means over its steps (per task pair a_b, or per task) of {described}")
-    ]
-    means = {s: {p: float(np.mean(c.values)) for p, c in groups[s].items()} for s in FIRST_STATS if s in groups}
+    when = f"Every {_every(per_step)} steps, means over them" if per_step else "Per epoch, means over its steps"
+    parts = [html.figure("gradients.png", f"{when} (per task pair a_b, or per task) of {described}")]
+    epochs = {}
+    for name, curve in inputs.grad.items():  # the heatmaps: means over the epochs' means, every step weighed alike
+        stat, label = split_statistic(name, tasks)
+        epochs.setdefault(stat, {})[label] = curve
+    means = {s: {p: float(np.mean(c.values)) for p, c in epochs[s].items()} for s in FIRST_STATS if s in epochs}
     if means:
         figures.pair_heatmaps(tasks, {s: figures.pair_matrix(tasks, v) for s, v in means.items()}, out / "pairs.png")
         parts.append(html.figure("pairs.png", "Mean over the epochs of " + " and ".join(means) + " per task pair"))

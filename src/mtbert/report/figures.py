@@ -28,12 +28,9 @@ def _save(fig: Figure, path: Path) -> None:
 
 def _lines(ax, curves: dict[str, Curve], title: str, ylabel: str) -> None:
     for label, curve in curves.items():
-        ax.plot(curve.steps, curve.values, marker="o", label=label)
-    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+        ax.plot(curve.steps, curve.values, marker="o" if len(curve.steps) <= 12 else None, ms=4, label=label)
+    ax.set(title=title, xlabel="training step", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    epochs = sorted({int(s) for curve in curves.values() for s in curve.steps})
-    if len(epochs) == 1:  # one epoch (the fine-tuning default): a tick at it, not a fractional axis around it
-        ax.set(xlim=(epochs[0] - 0.5, epochs[0] + 0.5), xticks=epochs)
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize="small")
@@ -42,7 +39,7 @@ def _lines(ax, curves: dict[str, Curve], title: str, ylabel: str) -> None:
 
 
 def training_curves(losses: dict[str, Curve], metrics: dict[str, Curve], title: str, path: Path) -> None:
-    """Two panels: training loss and dev metric per epoch, one line per label."""
+    """Two panels: training loss and dev metric against the training step, one line per label."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     _lines(left, losses, f"{title}: training loss", "loss")
     _lines(right, metrics, f"{title}: dev metric", "metric")
@@ -63,13 +60,19 @@ def gradient_lines(groups: dict[str, dict[str, Curve]], path: Path) -> None:
     _save(fig, path)
 
 
+# Each quantity's own scale: a cosine in [-1, 1] diverging at 0, a share in [0, 1] sequential.
+HEATMAP_SCALES = {"cos": ("coolwarm", -1.0, 1.0), "conflict": ("Greys", 0.0, 1.0)}
+
+
 def pair_heatmaps(tasks: list[str], matrices: dict[str, np.ndarray], path: Path) -> None:
-    """One T×T heatmap per statistic (e.g. mean cosine, conflict share over the epochs), values written in cells."""
+    """One T×T heatmap per statistic (e.g. mean cosine, conflict share over the epochs), values written in cells,
+    each on its quantity's scale (:data:`HEATMAP_SCALES`; others: diverging, symmetric about 0)."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
-        limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1.0
-        cmap = matplotlib.colormaps["coolwarm"].with_extremes(bad="white")  # the diagonal: no pair
-        image = ax.imshow(matrix, cmap=cmap, vmin=-limit or -1, vmax=limit or 1)
+        limit = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
+        cmap_name, low, high = HEATMAP_SCALES.get(name, ("coolwarm", -(limit or 1.0), limit or 1.0))
+        cmap = matplotlib.colormaps[cmap_name].with_extremes(bad="white")  # the diagonal: no pair
+        image = ax.imshow(matrix, cmap=cmap, vmin=low, vmax=high)
         ax.set(title=name, xticks=range(len(tasks)), yticks=range(len(tasks)), xticklabels=tasks, yticklabels=tasks)
         for i, j in np.ndindex(matrix.shape):
             if np.isfinite(matrix[i, j]):
