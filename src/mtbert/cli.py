@@ -1,4 +1,5 @@
-"""The ``mtbert`` command (``[project.scripts]``): ``mtbert predict`` asks saved models about sentences or a file.
+"""The ``mtbert`` command (``[project.scripts]``): ``mtbert predict`` asks saved models about sentences or a file;
+``mtbert compare`` tells whether two runs really differ on dev.
 
 An entry point, like the stage scripts: it reads the command line and the terminal, the library does the work
 (:mod:`mtbert.predictor`). A problem the user can fix is one line on stderr and exit status 2.
@@ -10,6 +11,8 @@ Examples::
     mtbert predict --model models/multitask --task sts "A man plays a guitar." "A man is playing music."
     mtbert predict --model models/finetune-1/sst --input data/raw/ids-sst-test-student.csv --output sst-test.csv
     mtbert predict --ensemble --model models/finetune-1/sst --model models/finetune-2/sst "a gorgeous, witty film"
+    mtbert compare                           # the workspace against HEAD
+    mtbert compare main my-branch my-exp     # each against main; an experiment by its name
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rule", help="the ensemble rule (default: the task's first, as in the ensemble stage)")
     p.add_argument("--batch-size", type=int, default=128, help="as predict.batch_size (same bytes)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    c = commands.add_parser("compare", help="is the difference real? paired comparison of runs' dev predictions")
+    c.add_argument(
+        "revisions", nargs="*", help="git commits, branches, tags or experiment names (default: HEAD and the workspace)"
+    )
+    c.add_argument("--members", action="store_true", help="compare the ensemble's members too")
+    c.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    c.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the dev examples (>= 100)")
+    c.add_argument("--seed", type=int, default=0, help="of the resamples")
+    c.add_argument("--html", type=Path, help="also write the comparison as DIR/index.html (a new or empty folder)")
+    c.add_argument("--repo", default=".", help="the project (default: here)")
     return top
 
 
@@ -121,6 +134,90 @@ def predict(args: argparse.Namespace) -> None:
             print(f"  {p.folder}: {describe(spec, r)[0].split(': ', 1)[1]}")
 
 
+WORKSPACE = "workspace"
+
+
+def revision_reader(repo: str, revision: str | None):  # type: ignore[no-untyped-def]
+    """A reader of files as ``revision`` holds them (None: the workspace): git for tracked files, DVC's cache (or
+    remote) for pipeline outputs. An experiment name is resolved to its ref."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+    from scmrepo.exceptions import RevError
+
+    rev = None if revision is None else resolve_revision(repo, revision)
+
+    def read(path: str) -> bytes:
+        try:
+            return dvc.api.read(path, repo=repo, rev=rev, mode="rb")
+        except (DvcException, FileNotFoundError, OSError) as err:
+            raise FileNotFoundError(path) from err
+        except RevError:
+            raise DataError(f"{revision}: not a git revision or an experiment of this repository") from None
+
+    return read
+
+
+def resolve_revision(repo: str, revision: str) -> str:
+    """A git revision as it is; an experiment name (``dvc exp list``) as its ref."""
+    from dvc.repo import Repo
+    from dvc.repo.experiments.utils import resolve_name
+
+    with Repo(repo) as dvc_repo:
+        scm = dvc_repo.scm
+        try:
+            scm.resolve_rev(revision)
+            return revision
+        except Exception:  # scmrepo raises its own error types per backend
+            ref = resolve_name(scm, revision).get(revision)
+            if ref is None:
+                raise DataError(f"{revision}: not a git revision or an experiment of this repository") from None
+            return str(ref)
+
+
+def compare(args: argparse.Namespace) -> None:
+    import yaml
+
+    from mtbert.compare import Comparison, compare_tasks, comparison_page, format_comparisons
+    from mtbert.files import write_text_atomic
+    from mtbert.revisions import ENSEMBLE, pair_runs, read_dev_run
+    from mtbert.tasks import TASKS
+
+    if args.resamples < 100:
+        raise DataError(f"--resamples: must be >= 100 (a 95% interval needs them), got {args.resamples}")
+    if args.html is not None and args.html.exists() and (not args.html.is_dir() or any(args.html.iterdir())):
+        raise DataError(f"--html: {args.html} exists and is not an empty folder")
+    revisions = args.revisions or ["HEAD", None]
+    if len(revisions) < 2:
+        raise DataError("give at least two revisions (or none: HEAD against the workspace)")
+    runs = []
+    for revision in revisions:
+        label = revision or WORKSPACE
+        read = revision_reader(args.repo, revision)
+        try:
+            params = yaml.safe_load(read("params.yaml"))
+            tasks, prepared = params["tasks"], params["data"]["prepared_dir"]
+            members = tuple(params["ensemble"]["members"]) if args.members else ()
+            specs = {name: TASKS[name] for name in tasks}
+        except FileNotFoundError:
+            raise DataError(f"{label}: params.yaml: not found") from None
+        except (KeyError, TypeError, yaml.YAMLError) as err:
+            raise DataError(f"{label}: params.yaml: not a pipeline's params ({err})") from None
+        runs.append(read_dev_run(label, read, specs, prepared, members))
+    models = [ENSEMBLE, *(m for m in runs[0].models if m != ENSEMBLE)]
+    comparisons = [
+        Comparison(
+            runs[0].label, run.label, model, compare_tasks(pair_runs(runs[0], run, model), args.resamples, args.seed)
+        )
+        for run in runs[1:]
+        for model in models
+    ]
+    print(format_comparisons(comparisons, args.format))
+    if args.html is not None:
+        args.html.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.html / "index.html", comparison_page(comparisons))
+        print(f"{args.html / 'index.html'}: the comparison as a page")
+
+
 def main(argv: list[str] | None = None) -> None:
     """``mtbert <command> ...``; exits with status 2 and one line on stderr on a problem the user can fix."""
     args = parser().parse_args(argv)
@@ -129,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
-        predict(args)
+        {"predict": predict, "compare": compare}[args.command](args)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -33,8 +33,13 @@ def read_predictions(path: Path, integer: bool, classes: int = 0) -> Predictions
     probabilities summing to 1); every problem names the file, line and field."""
     if not path.is_file():
         raise DataError.at(path, problem="prediction file not found (did the predict stage run for this member?)")
+    return parse_predictions(path.read_bytes(), path, integer, classes)
+
+
+def parse_predictions(data: bytes, path: Path, integer: bool, classes: int = 0) -> Predictions:
+    """:func:`read_predictions` of a file's bytes (read from a git or DVC revision, say); ``path`` names it."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError.at(path, problem=f"not UTF-8 ({err.reason} at byte {err.start})") from None
     rows = list(csv.reader(text.splitlines()))
