@@ -54,7 +54,7 @@ def test_a_large_paired_gain_is_real_and_a_tiny_one_is_not():
     better = a.copy()
     fixed = (a != gold) & (rng.random(n) < 0.4)  # ~40% of a's errors put right
     better[fixed] = gold[fixed]
-    para, overall = compare_tasks([paired("para", gold, a, better)], resamples=500, seed=0)
+    para, _overall = compare_tasks([paired("para", gold, a, better)], resamples=500, seed=0)
     assert para.delta > 0.05 and para.real and para.p < 1e-6
     nudged = a.copy()
     nudged[np.flatnonzero(a != gold)[:2]] = gold[np.flatnonzero(a != gold)[:2]]  # two examples of 1000
@@ -68,7 +68,7 @@ def test_pearson_differences_use_the_bootstrap_and_overall_combines_the_tasks():
     a = gold + rng.normal(0, 1.5, 300)
     b = gold + rng.normal(0, 0.5, 300)  # much closer
     sst_gold = rng.integers(0, 5, 300).astype(float)
-    sts, sst, overall = compare_tasks(
+    sts, _sst, overall = compare_tasks(
         [paired("sts", gold, a, b), paired("sst", sst_gold, sst_gold.copy(), sst_gold.copy())], resamples=300, seed=0
     )
     assert sts.test == "bootstrap" and sts.real and sts.p <= 1 / 301 * 2
