@@ -79,3 +79,77 @@ def test_pearson_differences_use_the_bootstrap_and_overall_combines_the_tasks():
 def test_bootstrap_p():
     assert bootstrap_p(np.array([0.1, 0.2, -0.1, 0.3])) == 0.5  # one of four at or below 0
     assert bootstrap_p(np.array([0.1, 0.2])) == pytest.approx(1 / 3)  # never below 0: the floor 1 / (n + 1)
+
+
+def _run_files(tmp_path, tasks: dict[str, list[float]], predictions: dict[str, list[float]], ids=None) -> dict:
+    """The files a revision holds: prepared dev labels and the ensemble's dev predictions, by path."""
+    from mtbert.data.encoded import EncodedSplit, save_split
+
+    files = {}
+    for task, labels in tasks.items():
+        rows = ids or [f"r{i}" for i in range(len(labels))]
+        split = EncodedSplit(
+            rows,
+            [(np.zeros(0, dtype=np.int32), np.zeros(len(rows) + 1, dtype=np.int64))],
+            np.array(labels, dtype=np.float32),
+        )
+        path = tmp_path / f"{task}-{len(files)}.safetensors"
+        save_split(split, path)
+        files[f"data/prepared/{task}-dev.safetensors"] = path.read_bytes()
+        body = "".join(
+            f"{i},{int(v) if TASKS[task].prediction_is_int else v}\n"
+            for i, v in zip(rows, predictions[task], strict=True)
+        )
+        files[f"predictions/ensemble/{task}-dev.csv"] = ("id,prediction\n" + body).encode()
+    return files
+
+
+def _reader(files: dict):  # type: ignore[no-untyped-def]
+    def read(path: str) -> bytes:
+        if path not in files:
+            raise FileNotFoundError(path)
+        return files[path]
+
+    return read
+
+
+def test_two_revisions_are_paired_and_refused_when_they_do_not_match(tmp_path):
+    from mtbert.errors import DataError
+    from mtbert.revisions import pair_runs, read_dev_run
+
+    specs = {"sst": TASKS["sst"]}
+    a = read_dev_run(
+        "main", _reader(_run_files(tmp_path, {"sst": [0, 1, 2, 3]}, {"sst": [0, 1, 0, 0]})), specs, "data/prepared", ()
+    )
+    b = read_dev_run(
+        "exp", _reader(_run_files(tmp_path, {"sst": [0, 1, 2, 3]}, {"sst": [0, 1, 2, 0]})), specs, "data/prepared", ()
+    )
+    (task,) = pair_runs(a, b)
+    assert task.a.tolist() == [0, 1, 0, 0] and task.b.tolist() == [0, 1, 2, 0]
+    with pytest.raises(DataError, match=r"^missing: predictions/ensemble/sst-dev.csv: not found \(the ensemble's dev"):
+        files = _run_files(tmp_path, {"sst": [0, 1]}, {"sst": [0, 1]})
+        del files["predictions/ensemble/sst-dev.csv"]
+        read_dev_run("missing", _reader(files), specs, "data/prepared", ())
+    other_ids = read_dev_run(
+        "other",
+        _reader(_run_files(tmp_path, {"sst": [0, 1, 2, 3]}, {"sst": [0, 1, 2, 3]}, ids=list("abcd"))),
+        specs,
+        "data/prepared",
+        (),
+    )
+    with pytest.raises(DataError, match=r"^other: the dev set of sst is not main's \(other ids or labels\)$"):
+        pair_runs(a, other_ids)
+    both = {"sst": TASKS["sst"], "sts": TASKS["sts"]}
+    wider = read_dev_run(
+        "wider",
+        _reader(
+            _run_files(tmp_path, {"sst": [0, 1, 2, 3], "sts": [1.0, 2.0]}, {"sst": [0, 1, 2, 3], "sts": [1.5, 2.5]})
+        ),
+        both,
+        "data/prepared",
+        (),
+    )
+    with pytest.raises(DataError, match=r"^wider: tasks sst, sts; main has sst: not comparable$"):
+        pair_runs(a, wider)
+    with pytest.raises(DataError, match=r"^main: no member 'finetune-1'"):
+        pair_runs(a, b, "finetune-1")

@@ -53,6 +53,39 @@ def test_exp_run_is_listed_and_metrics_diff_compares_branches(tmp_path, tiny_raw
     revisions = {rev for entry in plots["data"]["pretrain dev metrics"] for rev in entry.get("revisions", [])}
     assert revisions == {"main", "other"}  # the committed curves of both branches, side by side
 
+    # mtbert compare: a branch and an experiment against main, with the workspace on a third revision (other, then
+    # a commit of its own): their predictions come from the DVC cache, not from the workspace.
+    (project / "notes.txt").write_text("a third revision\n")
+    run(["git", "add", "notes.txt"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "third"], project)
+    mtbert = [sys.executable, "-m", "mtbert.cli", "compare"]
+    out = run([*mtbert, "main", "other", "one-epoch", "--format", "json", "--resamples", "200"], project).stdout
+    comparisons = json.loads(out[: out.rindex("]") + 1])
+    assert [(c["a"], c["b"], c["model"]) for c in comparisons] == [
+        ("main", "other", "ensemble"),
+        ("main", "one-epoch", "ensemble"),
+    ]
+    main_metrics = json.loads(run(["git", "show", "main:metrics/ensemble.json"], project).stdout)["ensemble"]
+    other_metrics = json.loads((project / "metrics/ensemble.json").read_text())["ensemble"]
+    for diff in comparisons[0]["differences"]:
+        assert diff["a"] == pytest.approx(main_metrics[diff["metric"]], abs=1e-6)
+        assert diff["b"] == pytest.approx(other_metrics[diff["metric"]], abs=1e-6)
+        assert diff["low"] <= diff["delta"] <= diff["high"]
+    text = run([*mtbert, "main", "one-epoch", "--members", "--resamples", "200"], project).stdout
+    assert "ensemble: one-epoch against main" in text and "finetune-2: one-epoch against main" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    first = run(["git", "rev-list", "--max-parents=0", "HEAD"], project).stdout.strip()  # "init": nothing ran yet
+    refused = run([*mtbert, first, "main"], project, check=False)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"error: {first}: predictions/ensemble/sst-dev.csv: not found (the ensemble's dev predictions; did its "
+        "pipeline run, and is it committed?)"
+    ] or refused.stderr.startswith(f"error: {first}: data/prepared/sst-dev.safetensors: not found")
+    unknown = run([*mtbert, "main", "no-such-rev"], project, check=False)
+    assert unknown.returncode == 2 and unknown.stderr.splitlines() == [
+        "error: no-such-rev: not a git revision or an experiment of this repository"
+    ]
+
 
 def test_unknown_gradient_method_fails_before_any_work(tmp_path, tiny_raw_dir, tiny_model_dir):
     project = make_project(tmp_path / "p", tiny_params(tiny_raw_dir, tiny_model_dir))
