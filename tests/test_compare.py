@@ -81,12 +81,17 @@ def test_bootstrap_p():
     assert bootstrap_p(np.array([0.1, 0.2])) == pytest.approx(1 / 3)  # never below 0: the floor 1 / (n + 1)
 
 
-def _run_files(tmp_path, tasks: dict[str, list[float]], predictions: dict[str, list[float]], ids=None) -> dict:
-    """The files a revision holds: prepared dev labels and the ensemble's dev predictions, by path."""
+def _run_files(
+    tmp_path, tasks: dict[str, list[float]], predictions: dict[str, list[float]], ids=None, members=()
+) -> dict:
+    """The files a revision holds: prepared dev labels, the ensemble's dev predictions and ``members``' (written by
+    the stages' own writer, class probabilities included for a member of a classification task), by path."""
     from mtbert.data.encoded import EncodedSplit, save_split
+    from mtbert.predict import write_predictions
 
     files = {}
     for task, labels in tasks.items():
+        spec = TASKS[task]
         rows = ids or [f"r{i}" for i in range(len(labels))]
         split = EncodedSplit(
             rows,
@@ -96,11 +101,14 @@ def _run_files(tmp_path, tasks: dict[str, list[float]], predictions: dict[str, l
         path = tmp_path / f"{task}-{len(files)}.safetensors"
         save_split(split, path)
         files[f"data/prepared/{task}-dev.safetensors"] = path.read_bytes()
-        body = "".join(
-            f"{i},{int(v) if TASKS[task].prediction_is_int else v}\n"
-            for i, v in zip(rows, predictions[task], strict=True)
-        )
-        files[f"predictions/ensemble/{task}-dev.csv"] = ("id,prediction\n" + body).encode()
+        values = np.asarray(predictions[task], dtype=float)
+        out = tmp_path / f"{task}-{len(files)}.csv"
+        write_predictions(out, rows, values, spec)
+        files[f"predictions/ensemble/{task}-dev.csv"] = out.read_bytes()
+        for member in members:
+            probabilities = np.eye(spec.classes)[values.astype(int)] if spec.classes else None
+            write_predictions(out, rows, values, spec, probabilities)
+            files[f"predictions/members/{member}/{task}-dev.csv"] = out.read_bytes()
     return files
 
 
@@ -153,3 +161,22 @@ def test_two_revisions_are_paired_and_refused_when_they_do_not_match(tmp_path):
         pair_runs(a, wider)
     with pytest.raises(DataError, match=r"^main: no member 'finetune-1'"):
         pair_runs(a, b, "finetune-1")
+
+
+def test_members_are_read_with_their_class_probabilities(tmp_path):
+    from mtbert.revisions import pair_runs, read_dev_run
+
+    specs = {"sst": TASKS["sst"], "sts": TASKS["sts"]}
+    labels = {"sst": [0, 1, 2, 3], "sts": [1.0, 2.0, 3.0]}
+    runs = [
+        read_dev_run(
+            name,
+            _reader(_run_files(tmp_path, labels, {"sst": sst, "sts": [1.5, 2.5, 3.5]}, members=("multitask",))),
+            specs,
+            "data/prepared",
+            ("multitask",),
+        )
+        for name, sst in (("main", [0, 1, 0, 0]), ("exp", [0, 1, 2, 3]))
+    ]
+    sst, sts = pair_runs(*runs, "multitask")
+    assert sst.a.tolist() == [0, 1, 0, 0] and sst.b.tolist() == [0, 1, 2, 3] and sts.b.tolist() == [1.5, 2.5, 3.5]

@@ -73,7 +73,9 @@ def read_dev_run(
                 else LAYOUT.member_predictions(model, task, "dev")
             )
             what = "the ensemble's dev predictions" if model == ENSEMBLE else f"member {model}'s dev predictions"
-            found = parse_predictions(_read(read, label, path, what), Path(f"{label}:{path}"), spec.prediction_is_int)
+            classes = 0 if model == ENSEMBLE else spec.classes  # a member's file carries its class probabilities
+            data = _read(read, label, path, what)
+            found = parse_predictions(data, Path(f"{label}:{path}"), spec.prediction_is_int, classes)
             if found.ids != ids[task]:
                 raise DataError(f"{label}: {path}: its ids are not those of the prepared dev set of {task}")
             models[model][task] = np.asarray(found.values, dtype=float)

@@ -37,6 +37,10 @@ def test_exp_run_is_listed_and_metrics_diff_compares_branches(tmp_path, tiny_raw
     assert curve.read_text() == one_epoch
     run(["git", "checkout", "-q", "--", "."], project)
     run([*DVC, "checkout", "-q"], project)
+    # A second experiment, another gradient method: the comparison the design card's loop is for.
+    run([*DVC, "exp", "run", "-S", "train.grad=sum", "-n", "grad-sum"], project)
+    run(["git", "checkout", "-q", "--", "."], project)
+    run([*DVC, "checkout", "-q"], project)
 
     run(["git", "checkout", "-q", "-b", "other"], project)
     params = tiny_params(tiny_raw_dir, tiny_model_dir)
@@ -59,11 +63,13 @@ def test_exp_run_is_listed_and_metrics_diff_compares_branches(tmp_path, tiny_raw
     run(["git", "add", "notes.txt"], project)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "third"], project)
     mtbert = [sys.executable, "-m", "mtbert.cli", "compare"]
-    out = run([*mtbert, "main", "other", "one-epoch", "--format", "json", "--resamples", "200"], project).stdout
+    revisions = ["main", "other", "one-epoch", "grad-sum"]
+    out = run([*mtbert, *revisions, "--format", "json", "--resamples", "200"], project).stdout
     comparisons = json.loads(out[: out.rindex("]") + 1])
     assert [(c["a"], c["b"], c["model"]) for c in comparisons] == [
         ("main", "other", "ensemble"),
         ("main", "one-epoch", "ensemble"),
+        ("main", "grad-sum", "ensemble"),
     ]
     main_metrics = json.loads(run(["git", "show", "main:metrics/ensemble.json"], project).stdout)["ensemble"]
     other_metrics = json.loads((project / "metrics/ensemble.json").read_text())["ensemble"]
