@@ -182,3 +182,21 @@ def test_validate_runs_first_and_checks_every_key(stages):
     assert validate["outs"] == [{VALIDATE_OUT: {"persist": True}}], "validate's mark must survive a failed run"
     late = [name for name, stage in stages.items() if name != "validate" and VALIDATE_OUT not in stage.get("deps", [])]
     assert not late, f"these stages do not depend on {VALIDATE_OUT}, so DVC may run them before validate: {late}"
+
+
+def test_artifacts_are_exactly_the_models_the_stages_write(stages):
+    """``artifacts:`` names every trained model (a stage output under ``models/``), and nothing else, as a model
+    with its task and member among its labels."""
+    artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    outs = {
+        (next(iter(out)) if isinstance(out, dict) else out).split("#")[0].strip()
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+    }
+    models = {out for out in outs if out.startswith("models/")}
+    assert sorted(a["path"] for a in artifacts.values()) == sorted(models)
+    for name, artifact in artifacts.items():
+        assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", name) and artifact["type"] == "model"
+        member = artifact["path"].split("/")[1]
+        task = artifact["path"].split("/")[2] if member != "multitask" else "sst"
+        assert f"member-{member}" in artifact["labels"] and task in artifact["labels"] and artifact["desc"]

@@ -1,5 +1,6 @@
 """The ``mtbert`` command (``[project.scripts]``): ``mtbert predict`` asks saved models about sentences or a file;
-``mtbert compare`` tells whether two runs really differ on dev.
+``mtbert compare`` tells whether two runs really differ on dev; ``mtbert export`` writes a model in formats other
+tools load.
 
 An entry point, like the stage scripts: it reads the command line and the terminal, the library does the work
 (:mod:`mtbert.predictor`). A problem the user can fix is one line on stderr and exit status 2.
@@ -13,6 +14,7 @@ Examples::
     mtbert predict --ensemble --model models/finetune-1/sst --model models/finetune-2/sst "a gorgeous, witty film"
     mtbert compare                           # the workspace against HEAD
     mtbert compare main my-branch my-exp     # each against main; an experiment by its name
+    mtbert export --model models/finetune-1/sts --format sentence-transformers --output sts-model
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="of the resamples")
     c.add_argument("--html", type=Path, help="also write the comparison as DIR/index.html (a new or empty folder)")
     c.add_argument("--repo", default=".", help="the project (default: here)")
+    e = commands.add_parser("export", help="a trained model as a transformers, sentence-transformers or ONNX folder")
+    e.add_argument("--model", required=True, type=Path, help="a model folder (models/multitask, models/finetune-1/sts)")
+    e.add_argument("--format", required=True, help="hf | sentence-transformers | onnx")
+    e.add_argument("--output", required=True, type=Path, help="the export's folder (a new name)")
+    e.add_argument("--task", help="the task to export (sentence-transformers, onnx: needed for several tasks)")
+    e.add_argument("--force", action="store_true", help="replace --output if it exists (never the model folder)")
+    e.add_argument("--metrics", type=Path, help="the run's metrics file (default: found by the pipeline's layout)")
+    e.add_argument("--params", type=Path, help="the params file it was trained with (default: the project's)")
     return top
 
 
@@ -218,6 +228,44 @@ def compare(args: argparse.Namespace) -> None:
         print(f"{args.html / 'index.html'}: the comparison as a page")
 
 
+def export(args: argparse.Namespace) -> None:
+    import json
+
+    from mtbert.export import export_model
+
+    metrics_file, params_file = _provenance(args.model)
+    metrics_file, params_file = args.metrics or metrics_file, args.params or params_file
+    for option, given in (("--metrics", args.metrics), ("--params", args.params)):
+        if given is not None and not given.is_file():
+            raise DataError(f"{option}: {given}: file not found")
+    try:
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError.at(metrics_file, problem=f"not a metrics file ({err})") from None
+    params = params_file.read_text(encoding="utf-8") if params_file else None
+    tasks = export_model(args.model, args.format, args.output, args.task, args.force, metrics, params)
+    print(f"{args.output}: {args.format} export of {args.model} ({', '.join(tasks)})")
+
+
+def _provenance(model: Path) -> tuple[Path | None, Path | None]:
+    """The metrics file and params file of a model folder in the pipeline's layout (``<root>/models/...``)."""
+    from mtbert.artifacts import FINETUNE_PREFIX, MULTITASK, Artifacts
+
+    folder = model.resolve()
+    parts = folder.parts
+    if "models" not in parts:
+        return None, None
+    at = len(parts) - 1 - parts[::-1].index("models")
+    root, rest = Artifacts(Path(*parts[:at])), parts[at + 1 :]
+    metrics = None
+    if rest == (MULTITASK,):
+        metrics = root.metrics("pretrain")
+    elif len(rest) == 2 and rest[0].startswith(FINETUNE_PREFIX):
+        metrics = root.metrics(f"{rest[0]}/{rest[1]}")
+    params = root.root / "params.yaml"
+    return (metrics if metrics and metrics.is_file() else None), (params if params.is_file() else None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``mtbert <command> ...``; exits with status 2 and one line on stderr on a problem the user can fix."""
     args = parser().parse_args(argv)
@@ -226,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()  # the load report of an encoder without its pooler is noise
-        {"predict": predict, "compare": compare}[args.command](args)
+        transformers.utils.logging.disable_progress_bar()  # loading and saving bars: noise around the one line
+        {"predict": predict, "compare": compare, "export": export}[args.command](args)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
