@@ -11,7 +11,7 @@ named ``study-<method>-s<seed>`` (stage 1) or ``pipeline-<method>-s<seed>`` (``-
 ``--record`` (a JSON file to commit: experiment refs stay in the repository that ran them, a clone does not get
 them), and the tables (mean ± standard deviation over seeds) are made from that record; they go to stdout and
 ``--out``. ``--jobs 2`` runs two experiments at once, each with half the cores (on a 2-core CPU about 1.2× the
-throughput of one 2-thread job, README; results then differ from a one-job run in the last digits).
+throughput of one 2-thread job, docs/results.md; results then differ from a one-job run in the last digits).
 """
 
 from __future__ import annotations
