@@ -86,16 +86,7 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(
     reference = make_trainer(prepared, tiny_model_dir, "pcgrad").fit()
     checkpoints = Checkpointer(tmp_path / "ckpt", "key")
     trainer = make_trainer(prepared, tiny_model_dir, "pcgrad")
-    calls = {"n": 0}
-    real_step = Trainer.step
-
-    def dying_step(self, plan, global_step):
-        calls["n"] += 1
-        if calls["n"] == die_at_call:
-            raise KeyboardInterrupt
-        return real_step(self, plan, global_step)
-
-    monkeypatch.setattr(Trainer, "step", dying_step)
+    real_step = kill_at_call(monkeypatch, die_at_call)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(checkpoints)
     done = steps_in(checkpoints)
@@ -115,6 +106,20 @@ def steps_in(checkpoints: Checkpointer) -> int:
     payload = checkpoints.load()
     assert payload is not None
     return payload["state"]["epoch"] * 3 + payload["state"]["step"]
+
+
+def kill_at_call(monkeypatch: pytest.MonkeyPatch, call: int):  # type: ignore[no-untyped-def]
+    """Trainer.step raising KeyboardInterrupt at its ``call``-th call (a kill mid-run); returns the real step."""
+    real_step, calls = Trainer.step, {"n": 0}
+
+    def dying_step(self, plan, global_step):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real_step(self, plan, global_step)
+
+    monkeypatch.setattr(Trainer, "step", dying_step)
+    return real_step
 
 
 def count_steps(monkeypatch: pytest.MonkeyPatch, real_step) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -138,15 +143,7 @@ def test_every_method_resumes_exactly_after_a_kill_mid_epoch(prepared, tiny_mode
     previous losses, the log-variances) comes back from the checkpoint and the run ends as an uninterrupted one."""
     reference = make_trainer(prepared, tiny_model_dir, name).fit()
     checkpoints = Checkpointer(tmp_path / "ckpt", "key")
-    real_step, calls = Trainer.step, {"n": 0}
-
-    def dying_step(self, plan, global_step):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_step(self, plan, global_step)
-
-    monkeypatch.setattr(Trainer, "step", dying_step)
+    real_step = kill_at_call(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         make_trainer(prepared, tiny_model_dir, name).fit(checkpoints)
     assert steps_in(checkpoints) == 2
@@ -486,15 +483,7 @@ def test_a_resumed_run_replays_its_curves(prepared, tiny_model_dir, tmp_path, mo
         on_curve=lambda s, v: reference_points.append((s, v))
     )
     checkpoints = Checkpointer(tmp_path / "ckpt", "key")
-    real_step, calls = Trainer.step, {"n": 0}
-
-    def dying_step(self, plan, global_step):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real_step(self, plan, global_step)
-
-    monkeypatch.setattr(Trainer, "step", dying_step)
+    real_step = kill_at_call(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         make_trainer(prepared, tiny_model_dir, "pcgrad", log_every=1).fit(checkpoints)
     monkeypatch.setattr(Trainer, "step", real_step)
