@@ -239,3 +239,90 @@ def test_combine_keeps_the_given_order_for_ties():
     dev = votes([1, 0], [0, 1])
     assert combine("majority_vote", dev, [1, 0]).tolist() == [0, 1]
     assert combine("majority_vote", dev, [0, 1]).tolist() == [1, 0]
+
+
+# --- every refusal, word for word (the one line a user reads) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "integer", "classes", "message"),
+    [
+        (b"id,prediction\na,1\n\xff,2\n", True, 0, "not UTF-8 (invalid start byte at byte 18)"),
+        (b"", True, 0, "1: expected header 'id,prediction', found 'nothing'"),
+        (b"id,pred\n", True, 0, "1: expected header 'id,prediction', found 'id,pred'"),
+        (b"id,prediction\n,1\n", True, 0, "2: id: empty id"),
+        (b"id,prediction\na,2.5\n", True, 0, "2: prediction: expected an integer, found '2.5'"),
+        (b"id,prediction\na,inf\n", False, 0, "2: prediction: expected a finite number, found 'inf'"),
+        (b"id,prediction\n", True, 0, "no predictions (header only)"),
+        (b"id,prediction,p_0,p_1\na,1,0.25,1.5\n", True, 2, "2: p_1: expected a probability in [0, 1], found '1.5'"),
+    ],
+)
+def test_each_refusal_is_one_line_naming_file_line_field_and_problem(data, integer, classes, message):
+    from mtbert.ensemble import parse_predictions
+
+    path = Path("predictions/members/finetune-1/sst-dev.csv")
+    with pytest.raises(DataError) as info:
+        parse_predictions(data, path, integer, classes)
+    separator = ":" if message[0].isdigit() else ": "
+    assert str(info.value) == f"{path}{separator}{message}"
+    assert info.value.path == str(path)
+
+
+def test_a_missing_member_file_says_which_stage_makes_it(tmp_path):
+    path = tmp_path / "sst-dev.csv"
+    assert str(error_of(path)) == f"{path}: prediction file not found (did the predict stage run for this member?)"
+
+
+def test_a_file_without_probability_columns_is_read_by_default():
+    from mtbert.ensemble import parse_predictions
+
+    read = parse_predictions(b"id,prediction\na,1\n", Path("x.csv"), integer=True)
+    assert (read.ids, read.values.tolist(), read.probabilities) == (["a"], [1.0], None)
+
+
+@pytest.mark.parametrize(
+    ("ids", "file", "line", "message"),
+    [
+        # the first member is compared with the second: the second is named, with the first as the reference
+        (
+            {"multitask": ["a", "b"], "finetune_1": ["a", "b", "c"], "finetune_2": ["a", "b", "c"]},
+            "finetune-1",
+            4,
+            "ids differ from member 'multitask' (predictions/members/multitask/sst-dev.csv): 'c' vs 'end of file'",
+        ),
+        (
+            {"multitask": ["a", "b", "c"], "finetune_1": ["a", "x", "c"], "finetune_2": ["a", "b", "c"]},
+            "finetune-1",
+            3,
+            "ids differ from member 'multitask' (predictions/members/multitask/sst-dev.csv): 'x' vs 'b'",
+        ),
+    ],
+)
+def test_align_compares_every_member_with_the_first(ids, file, line, message):
+    with pytest.raises(DataError) as info:
+        align(members(**ids), FILES)
+    assert str(info.value) == f"{FILES[file]}:{line}: id: {message}"
+
+
+def test_align_takes_a_single_member():
+    only = {"multitask": Predictions(["a", "b"], np.array([1.0, 0.0]), np.array([[0.2, 0.8], [0.9, 0.1]]))}
+    ids, values, probabilities = align(only, FILES)
+    assert (ids, values.tolist(), probabilities.tolist()) == (["a", "b"], [[1.0, 0.0]], [[[0.2, 0.8], [0.9, 0.1]]])
+
+
+def test_combine_and_ensemble_task_pass_the_chosen_members_probabilities():
+    # votes say 0 (two of three), the probabilities of members 0 and 2 say 1: mean_probability must read them
+    dev = Predictions(["a"], np.array([[0.0], [0.0], [1.0]]), np.array([[[0.45, 0.55]], [[0.9, 0.1]], [[0.1, 0.9]]]))
+    assert combine("mean_probability", dev, [0, 2]).tolist() == [1.0]
+    assert combine("mean_probability", dev, [0, 1]).tolist() == [0.0]
+    chosen = ensemble_task("mean_probability", "all", dev, dev, np.array([1.0]), accuracy)
+    assert (chosen.dev.tolist(), chosen.test.tolist()) == ([1.0], [1.0])  # class 1: (0.55 + 0.1 + 0.9) / 3 > 0.5
+
+
+def test_greedy_ensemble_task_scores_against_the_labels():
+    # member 1 alone is right on every example; without the labels every choice would tie and member 0 would win
+    gold = np.array([0, 1, 0, 1])
+    dev = votes([1, 1, 1, 1], [0, 1, 0, 1], [1, 0, 1, 0])
+    test = votes([0], [1], [0])
+    chosen = ensemble_task("majority_vote", "greedy", dev, test, gold, accuracy)
+    assert (chosen.members, chosen.test.tolist()) == ([1], [1.0])

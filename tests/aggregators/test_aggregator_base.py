@@ -205,3 +205,13 @@ def test_bind_validates_layout() -> None:
         agg.bind([("a", -1)], 3)
     with pytest.raises(ValueError, match="n_tasks"):
         agg.bind([("a", 1)], 0)
+
+
+def test_a_non_finite_row_is_named() -> None:
+    from mtbert.aggregators._base import NonFiniteJacobian
+
+    J = torch.ones(3, 4)
+    J[1, 2] = float("nan")
+    with pytest.raises(NonFiniteJacobian) as info:
+        make_aggregator("pcgrad")(J)
+    assert (str(info.value), info.value.rows) == ("J has non-finite values in row(s) [1]", [1])

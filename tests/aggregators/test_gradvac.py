@@ -248,3 +248,29 @@ def test_non_contiguous_group_columns() -> None:
     expected[layer0], _ = reference_gradvac(J[:, layer0], zeros, draw_orders(3, generator), 0.5)
     expected[[2]], _ = reference_gradvac(J[:, [2]], zeros, draw_orders(3, generator), 0.5)
     torch.testing.assert_close(out, expected)
+
+
+def test_reset_of_an_unbound_instance_lets_it_take_another_number_of_tasks() -> None:
+    agg = GradVac(beta=0.5)
+    agg(random_J(0, n_tasks=3))
+    with pytest.raises(ValueError, match="targets are for 3 tasks"):
+        agg(random_J(1, n_tasks=2))
+    agg.reset()
+    torch.testing.assert_close(agg(random_J(1, n_tasks=2)), GradVac(beta=0.5)(random_J(1, n_tasks=2)))
+
+
+def test_reset_of_a_bound_instance_zeroes_its_targets_in_place() -> None:
+    agg = GradVac(beta=0.5, group="tensor")
+    agg.bind(LAYOUT, 3)
+    agg(random_J(0, n_columns=N_COLUMNS))
+    agg.reset()
+    assert agg.targets is not None and agg.targets.shape == (len(LAYOUT), 3, 3)
+    assert not agg.targets.any()
+
+
+def test_targets_are_kept_and_saved_in_float64() -> None:
+    for agg in (GradVac(), GradVac(group="tensor")):
+        if agg.group == "tensor":
+            agg.bind(LAYOUT, 3)
+        agg(random_J(0, n_columns=N_COLUMNS).float())
+        assert agg.state_dict()["targets"].dtype == torch.float64

@@ -56,3 +56,10 @@ def test_non_contiguous_group_keeps_separate_segments() -> None:
 def test_unknown_grouping() -> None:
     with pytest.raises(ValueError, match="`group`"):
         group_key("x", "block")
+
+
+def test_a_zero_size_tensor_adds_no_segment() -> None:
+    layout = [("a.weight", 3), ("b.weight", 0), ("c.weight", 2)]
+    names, segments = build_groups(layout, "tensor")
+    assert names == ["a.weight", "b.weight", "c.weight"]
+    assert segments == [(0, 0, 3), (2, 3, 5)]

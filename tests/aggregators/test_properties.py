@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+from _aggregation_asserts import conflicting
 from _family import SCALES, family
 from torch import Tensor
 
@@ -185,3 +186,20 @@ def test_float32_rows_give_the_float64_answer(name: str) -> None:
 # IMTL-G on nearly parallel rows inverts cosines 1 - 1e-6 apart: float32 rounding of the rows moves its exact answer
 # by up to 1.4e-4 (the float32 path is within 5e-8 of the exact answer for the rounded rows, checked above).
 ILL_CONDITIONED = {("imtlg", "parallel")}
+
+
+@pytest.mark.parametrize("name", AGGREGATOR_NAMES)
+def test_reset_gives_what_a_fresh_method_gives(name: str) -> None:
+    """``reset()`` clears every piece of state a step leaves (targets, warm starts, loss history, the generator of the
+    random orders): a used method, reset, continues exactly as a new one."""
+    J = [conflicting(seed) for seed in range(3)]
+    counts = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    losses = [torch.tensor([0.5 + k, 1.0, 2.0 - k / 2], dtype=torch.float64) for k in range(3)]
+    fresh = make_aggregator(name, **SPECS[name].options(3))
+    expected = [fresh(j, counts, loss) for j, loss in zip(J, losses, strict=True)]
+    used = make_aggregator(name, **SPECS[name].options(3))
+    for j, loss in zip(reversed(J), losses, strict=True):
+        used(j * 3.0, counts, loss * 2.0)
+    used.reset()
+    for step, (j, loss) in enumerate(zip(J, losses, strict=True)):
+        torch.testing.assert_close(used(j, counts, loss), expected[step], rtol=0, atol=0, msg=f"step {step}")

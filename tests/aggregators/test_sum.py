@@ -27,3 +27,20 @@ def test_weighted_length_checked_before_training_and_at_call_time() -> None:
 def test_weighted_rejects_bad_weights(weights: object) -> None:
     with pytest.raises(ValueError, match="`weights`"):
         Weighted(weights=weights)  # type: ignore[arg-type]
+
+
+def test_weighted_refusals_word_for_word() -> None:
+    with pytest.raises(ValueError) as info:
+        Weighted(weights=[1.0, -0.1])
+    assert str(info.value) == (
+        "Option `weights` must be a non-empty sequence of finite non-negative floats. Found weights=[1.0, -0.1]."
+    )
+    with pytest.raises(ValueError) as info:
+        Weighted(weights=[1.0, 2.0]).check_tasks(3)
+    assert str(info.value) == (
+        "Option `weights` has 2 entries for 3 tasks: give exactly one weight per task, in the order of `tasks`."
+    )
+
+
+def test_weighted_shows_its_weights() -> None:
+    assert repr(Weighted(weights=[1.0, 2.5])) == "Weighted(weights=[1.0, 2.5])"
