@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -22,6 +23,17 @@ def pytest_configure(config: pytest.Config) -> None:
     where = Path(mtbert.config.__file__).resolve().parent
     if not where.is_relative_to(ROOT / "src"):
         raise pytest.UsageError(f"mtbert is imported from {where}, not {ROOT / 'src'} (run pytest in this checkout)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``make mutate`` (mutmut sets MUTANT_UNDER_TEST), run the fastest tests first: mutmut passes a mutant's
+    tests as a set, in no order, and stops at the first failure, so a mutant that a quick test catches then costs that
+    test and not the slowest one. Durations are mutmut's own, from its clean run (``mutants/mutmut-stats.json``)."""
+    stats = Path("mutmut-stats.json")
+    if "MUTANT_UNDER_TEST" not in os.environ or not stats.is_file():
+        return
+    durations = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
+    items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
 
 
 WORDS = [

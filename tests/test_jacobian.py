@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import tiny_config
 
@@ -91,23 +92,24 @@ def test_reduce_in_one_process_keeps_used_gradients_and_releases_unused_ones(pre
     assert jacobian.losses[jacobian.index[task]].item() == loss.item()
 
 
-def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, tiny_model_dir):
+@pytest.mark.parametrize("scale", [2.0, 1024.0])  # 2: the fp16 scaler's scale after enough halvings
+def test_share_and_factor_scale_the_row_and_unscale_undoes_the_factor(prepared, tiny_model_dir, scale):
     model, data, step = setup(prepared, tiny_model_dir)
     task, rows = step[0]
     own = {name: model.task_parameters(name) for name in data.tasks}
     jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
     jacobian.zero()
     loss = model.task_loss(task, data.batch(task, rows))
-    jacobian.backward(task, loss, 2 * len(rows), share=0.5, factor=1024.0)
+    jacobian.backward(task, loss, 2 * len(rows), share=0.5, factor=scale)
     jacobian.reduce(Group())
-    assert jacobian.unscale(1024.0)
+    assert jacobian.unscale(scale)
     expected = expected_gradients(model, data, task, rows)
     torch.testing.assert_close(jacobian.matrix[0], 0.5 * expected[0], rtol=1e-4, atol=1e-6)
     head = next(p for p in model.heads[task].parameters() if p.requires_grad)
     torch.testing.assert_close(head.grad, 0.5 * expected[1][0], rtol=1e-4, atol=1e-6)
     assert jacobian.counts[0] == 2 * len(rows) and jacobian.losses[jacobian.index[task]].item() == 0.5 * loss.item()
     jacobian.matrix[1, 0] = float("inf")
-    assert not jacobian.unscale(1024.0)
+    assert not jacobian.unscale(scale)
 
 
 def test_weigh_own_scales_each_tasks_own_gradients_by_its_weight(prepared, tiny_model_dir):
