@@ -35,7 +35,6 @@ from mtbert.model import build_model, for_finetuning, load_model
 from mtbert.predict import predict_split
 from mtbert.prepare import load_prepared, load_special, load_training_data
 from mtbert.recipe import Recipe
-from mtbert.tasks import TASKS
 from mtbert.training import Trainer
 
 RECORD = Path(__file__).parent / "results" / "levers.json"
@@ -64,7 +63,7 @@ def members_of_run(
     if start == "embedded":  # no stage 1: the pretrained encoder of model.name, a fresh head
         model = build_model(cfg.model, [spec], seed)
     else:
-        model = for_finetuning(load_model(Artifacts().multitask_model, TASKS), cfg.model, spec, seed)
+        model = for_finetuning(load_model(Artifacts().multitask_model), cfg.model, spec, seed)
     trainer = Trainer(model, recipe, data)
     snapshots: list[dict] = []
     start = time.perf_counter()
@@ -120,13 +119,14 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def report(records: list[dict]) -> str:
+def report(records: list[dict], specs: dict) -> str:
+    """Markdown: one row per record; ``specs`` (by task name) give each task's ensemble rules."""
     lines = [
         "| task | variant | seeds | steps/run | frozen | train s | members | card rule | mean prob. |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        rules = TASKS[r["task"]].rules
+        rules = specs[r["task"]].rules
         members = " / ".join(f"{m:.4f}" for m in r["members"])
         cells = [
             r["task"],
@@ -163,7 +163,8 @@ def main() -> None:
         records = json.loads(args.record.read_text()) if args.record.exists() else []  # another job may have added
         records.append(result)
         args.record.write_text(json.dumps(records, indent=1) + "\n")
-    print(report(records))
+    specs = {spec.name: spec for spec in load_config("params.yaml").task_specs()}  # the ensemble rules per task
+    print(report(records, specs))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from mtbert.config import load_config
 from mtbert.study import collect, finished, parse_methods, study_runs, summarise, summarise_pipelines
 
 DEFAULT_METHODS = "sum,pcgrad,swpcgrad,gradvac,upgrad,nashmtl,famo"  # tuned weights: add weighted:<sst>,<para>,<sts>
@@ -63,8 +64,9 @@ def main() -> None:
         costs = {
             f[0]: float(f[2]) for f in (line.split() for line in args.costs.read_text().splitlines()) if len(f) == 3
         }
-    tables = summarise(record, methods, costs)
-    if pipelines := summarise_pipelines(record, methods):
+    tasks = load_config("params.yaml").task_specs()  # the tables' metric columns, in the order of params' tasks
+    tables = summarise(record, methods, costs, tasks)
+    if pipelines := summarise_pipelines(record, methods, tasks):
         tables += "\nWhole pipeline (dev):\n\n" + pipelines
     print(tables)
     if args.out:

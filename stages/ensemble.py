@@ -13,7 +13,7 @@ from mtbert.ensemble import Predictions, align, ensemble_task, read_predictions
 from mtbert.errors import DataError
 from mtbert.predict import write_predictions
 from mtbert.prepare import load_prepared
-from mtbert.tasks import TASKS, TaskSpec, overall_score
+from mtbert.tasks import TaskSpec, overall_score
 
 
 def read_members(cfg: Config, spec: TaskSpec, split: str) -> tuple[Predictions, list]:
@@ -28,7 +28,7 @@ def read_members(cfg: Config, spec: TaskSpec, split: str) -> tuple[Predictions, 
 
 
 def main(cfg: Config) -> None:
-    tasks = [TASKS[t] for t in cfg.tasks]
+    tasks = cfg.task_specs()
     candidates = list(cfg.ensemble.members)
     scores: dict[str, dict[str, float]] = {name: {} for name in [*candidates, "ensemble"]}
     selection = {}

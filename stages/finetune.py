@@ -14,14 +14,13 @@ from mtbert.config import Config
 from mtbert.model import for_finetuning, load_model
 from mtbert.prepare import load_training_data
 from mtbert.recipe import Recipe
-from mtbert.tasks import TASKS
 
 
 def main(cfg: Config, task: str, seed: int) -> None:
     recipe = Recipe.finetune(cfg, task, seed)
     (spec,) = cfg.task_specs([task])
     data = load_training_data(Path(cfg.data.prepared_dir), [spec], cfg.model.max_length)
-    model = for_finetuning(load_model(ARTIFACTS.multitask_model, TASKS), cfg.model, spec, seed)
+    model = for_finetuning(load_model(ARTIFACTS.multitask_model), cfg.model, spec, seed)
     key = run_key(recipe, cfg.model, files=[ARTIFACTS.multitask_model / "model.safetensors"])
     result = train(model, recipe, data, finetune_run(task, seed), key)
     if result is None:  # not rank 0: that process writes

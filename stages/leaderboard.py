@@ -9,11 +9,10 @@ from _runner import ARTIFACTS, one_of, run
 from mtbert.config import Config
 from mtbert.ensemble import read_predictions
 from mtbert.leaderboard import write_leaderboard
-from mtbert.tasks import TASKS
 
 
 def main(cfg: Config, task: str) -> None:
-    spec = TASKS[task]
+    (spec,) = cfg.task_specs([task])
     for split in ("dev", "test"):
         predictions = read_predictions(ARTIFACTS.ensemble_predictions(task, split), spec.prediction_is_int)
         write_leaderboard(ARTIFACTS.leaderboard(task, split), predictions.ids, predictions.values, spec)

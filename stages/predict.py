@@ -15,7 +15,6 @@ from mtbert.devices import pick_device
 from mtbert.model import load_model
 from mtbert.predict import predict_split, write_predictions
 from mtbert.prepare import load_prepared, load_special
-from mtbert.tasks import TASKS
 
 
 def main(cfg: Config, member: str) -> None:
@@ -26,7 +25,7 @@ def main(cfg: Config, member: str) -> None:
     for task in cfg.tasks:
         folder = ARTIFACTS.member_model(member, task)
         if folder not in models:  # the multitask member predicts every task with one model
-            models[folder] = load_model(folder, TASKS).to(device)
+            models[folder] = load_model(folder).to(device)
         model = models[folder]
         spec = model.specs[task]  # the head this model was trained with
         for split in ("dev", "test"):

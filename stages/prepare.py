@@ -8,13 +8,12 @@ from _runner import ARTIFACTS, run, write_json
 from mtbert.config import Config
 from mtbert.prepare import prepare
 from mtbert.pretrained import load_tokenizer
-from mtbert.tasks import TASKS
 
 
 def main(cfg: Config) -> None:
     tokenizer = load_tokenizer(cfg.model.name)
     report = prepare(
-        [TASKS[t] for t in cfg.tasks],
+        cfg.task_specs(),
         Path(cfg.data.raw_dir),
         Path(cfg.data.prepared_dir),
         tokenizer,

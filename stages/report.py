@@ -12,7 +12,6 @@ from mtbert.artifacts import finetune_member, finetune_run
 from mtbert.config import Config
 from mtbert.report.build import ReportInputs, write_report
 from mtbert.report.sources import load_task_dev, read_curves, read_metrics
-from mtbert.tasks import TASKS
 
 CURVES = Path("plots") / "metrics"  # where dvclive writes a run's curves (gradient statistics under grad/)
 STEPS = CURVES / "steps"  # the per-step curves (every log_every steps), as stages/_train.py logs them
@@ -30,8 +29,8 @@ def read_step_curves(folder: Path) -> dict:
 
 def main(cfg: Config) -> None:
     tasks = []
-    for name in cfg.tasks:
-        spec = TASKS[name]
+    for spec in cfg.task_specs():
+        name = spec.name
         files = {m: ARTIFACTS.member_predictions(m, name, "dev") for m in cfg.ensemble.members}
         raw = Path(cfg.data.raw_dir) / spec.file_name("dev")
         ensemble = ARTIFACTS.ensemble_predictions(name, "dev")

@@ -124,10 +124,10 @@ def tiny_raw_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, tiny_raw_dir, tiny_model_dir) -> Path:
     """The tiny data of every task, prepared with the tiny model's tokenizer."""
+    from _tasks import TASKS
     from transformers import AutoTokenizer
 
     from mtbert.prepare import prepare
-    from mtbert.tasks import TASKS
 
     folder = tmp_path_factory.mktemp("prepared")
     prepare(list(TASKS.values()), tiny_raw_dir, folder, AutoTokenizer.from_pretrained(tiny_model_dir))

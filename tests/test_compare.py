@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _tasks import TASKS
 from scipy.stats import binomtest
 
 from mtbert.compare import PairedTask, bootstrap_p, compare_tasks, mcnemar_p
 from mtbert.report.stats import bootstrap_indices
-from mtbert.tasks import TASKS
 
 
 def paired(name: str, gold: np.ndarray, a: np.ndarray, b: np.ndarray) -> PairedTask:

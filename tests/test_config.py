@@ -93,7 +93,7 @@ def test_unknown_top_level_key():
     data["trian"] = {"epochs": 1}
     message = error_of(data)
     assert "trian" in message
-    assert "allowed keys: data, dist, ensemble, finetune, model, predict, report, tasks, train" in message
+    assert "allowed keys: data, dist, ensemble, finetune, model, predict, report, task_defs, tasks, train" in message
 
 
 def test_unknown_nested_key():

@@ -184,6 +184,23 @@ def test_validate_runs_first_and_checks_every_key(stages):
     assert not late, f"these stages do not depend on {VALIDATE_OUT}, so DVC may run them before validate: {late}"
 
 
+def test_stages_that_build_tasks_from_the_params_list_task_defs(stages):
+    """A stage whose script builds its tasks from the params (``cfg.task_specs``) reads their definitions: it lists
+    ``task_defs``, or, in a stage per task, that task's entry alone (``task_defs.sst``), so that another task's
+    definition does not rerun it. A stage that does not must not list them (``predict`` reads the definitions saved
+    with its models)."""
+    for name, stage in stages.items():
+        if name == "validate":  # tracks the whole file
+            continue
+        keys = [p for p in stage.get("params", []) if isinstance(p, str) and p.split(".")[0] == "task_defs"]
+        if "task_specs(" in (ROOT / _script(stage["cmd"])).read_text(encoding="utf-8"):
+            task = name.partition("@")[2].rsplit("-", 1)[0] if name.startswith("finetune@") else name.partition("@")[2]
+            expected = [f"task_defs.{task}"] if task else ["task_defs"]
+            assert keys == expected, f"{name}: lists {keys}, expected {expected}"
+        else:
+            assert not keys, f"{name}: lists {keys} but its script builds no task from the params"
+
+
 def test_artifacts_are_exactly_the_models_the_stages_write(stages):
     """``artifacts:`` names every trained model (a stage output under ``models/``), and nothing else, as a model
     with its task and member among its labels."""

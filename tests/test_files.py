@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tasks import TASKS
 from conftest import ROOT
 
 from mtbert import files
@@ -21,7 +22,6 @@ from mtbert.files import open_atomic, write_text_atomic
 from mtbert.leaderboard import write_leaderboard
 from mtbert.predict import write_predictions
 from mtbert.report.errors import write_rows
-from mtbert.tasks import TASKS
 
 OLD = b"the previous file\n"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _tasks import TASKS
 
 from mtbert.errors import DataError
 from mtbert.leaderboard import leaderboard_text, write_leaderboard
-from mtbert.tasks import TASKS
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _tasks import TASKS
 from transformers import AutoModel
 
 from mtbert.config import ModelConfig
 from mtbert.data.encoded import Batch
 from mtbert.model import MultiTaskModel, build_model, for_finetuning, load_model, pool
 from mtbert.pretrained import resolve_model_name
-from mtbert.tasks import TASKS
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_save_then_load_gives_identical_outputs(model, tmp_path):
             for p in head.parameters():
                 p.add_(torch.randn_like(p))
     model.save(folder)
-    loaded = load_model(folder, TASKS)
+    loaded = load_model(folder)
     model.eval()
     loaded.eval()
     assert loaded.pooling == "cls" and loaded.dropout == 0.2
@@ -95,7 +95,7 @@ def test_save_writes_safetensors_and_no_pickle(model, tmp_path):
 def test_load_keeps_a_subset_of_tasks(tiny_model_dir, tmp_path):
     encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
     MultiTaskModel(encoder, [TASKS["sts"]], pooling="mean", dropout=0.1).save(tmp_path)
-    assert list(load_model(tmp_path, TASKS).heads) == ["sts"]
+    assert list(load_model(tmp_path).heads) == ["sts"]
 
 
 # --- embedded model and parameters ----------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_only_the_active_tasks_pal_gets_a_gradient(pal_model):
 
 def test_save_then_load_keeps_heads_and_pals(pal_model, tmp_path):
     pal_model.save(tmp_path)
-    loaded = load_model(tmp_path, TASKS)
+    loaded = load_model(tmp_path)
     assert {n: s.options() for n, s in loaded.specs.items()} == {n: s.options() for n, s in pal_model.specs.items()}
     assert loaded.pal_size == 8
     pal_model.eval()

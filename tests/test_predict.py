@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,7 @@ from mtbert.errors import DataError
 from mtbert.model import build_model
 from mtbert.predict import evaluate, predict_split
 from mtbert.prepare import load_training_data
+from mtbert.tasks import TaskSpec
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +38,12 @@ def test_every_row_is_predicted_the_same_at_any_batch_size(setup, task):
         assert one.probabilities is None
 
 
-def test_a_row_without_a_finite_prediction_is_an_error_not_a_value(setup):
+def test_a_row_without_a_finite_prediction_is_an_error_not_a_value(setup, monkeypatch):
     model, data = setup
     d = data.tasks["sts"]
-    broken = dataclasses.replace(d.spec, decode=lambda out: torch.full_like(out, float("nan")))
+    monkeypatch.setattr(TaskSpec, "decode", lambda self, out: torch.full_like(out, float("nan")))
     with pytest.raises(DataError, match="sts: no finite prediction for 30 rows"):
-        predict_split(model, broken, d.dev, data.special, data.max_length, torch.device("cpu"), 8, "fp32")
+        predict_split(model, d.spec, d.dev, data.special, data.max_length, torch.device("cpu"), 8, "fp32")
 
 
 def test_evaluate_scores_each_task_and_the_overall_mean(setup):

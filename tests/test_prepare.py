@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from _tasks import TASKS
 
 from mtbert.prepare import load_prepared, load_special, load_training_data
-from mtbert.tasks import TASKS
 
 
 def test_prepare_writes_every_task_and_split_and_reads_them_back(prepared, tiny_raw_dir):

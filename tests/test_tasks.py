@@ -1,4 +1,4 @@
-"""Tests for mtbert.tasks: every TaskSpec end to end on a tiny BERT, decoding, metrics and the overall score."""
+"""Tests for mtbert.tasks: the tasks of params.yaml's task_defs on a tiny BERT, decoding, metrics, overall score."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tasks import TASKS
+from conftest import repo_params
 from scipy.stats import pearsonr
 from transformers import AutoModel, AutoTokenizer
 
+from mtbert.config import config_from_dict
 from mtbert.data.encoded import Batch, EncodedSplit, SpecialTokens, collate, encode_table
 from mtbert.data.reader import Table
 from mtbert.heads import CosineHead
 from mtbert.model import MultiTaskModel
-from mtbert.tasks import TASKS, get_tasks, init_head, overall_score
+from mtbert.tasks import init_head, overall_score
 
 B = 4
 SENTENCES = [
@@ -258,8 +261,10 @@ def test_options_round_trip_through_configure():
     assert TASKS["para"].configure(**{**options, "mlp": tuple(options["mlp"])}) == spec
 
 
-def test_get_tasks_applies_the_head_options():
-    sst, sts = get_tasks(["sst", "sts"], {"sts": {"encoding": "cross"}})
+def test_config_builds_the_specs_of_task_defs_with_the_heads_of_model_heads():
+    params = repo_params()
+    params["model"]["heads"] = {"sts": {"encoding": "cross"}}
+    sst, sts = config_from_dict(params).task_specs(["sst", "sts"])
     assert sst == TASKS["sst"]
     assert sts.encoding == "cross" and sts.loss_name == "mse"
 

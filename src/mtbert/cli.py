@@ -190,7 +190,6 @@ def compare(args: argparse.Namespace) -> None:
     from mtbert.compare import Comparison, compare_tasks, comparison_page, format_comparisons
     from mtbert.files import write_text_atomic
     from mtbert.revisions import ENSEMBLE, pair_runs, read_dev_run
-    from mtbert.tasks import TASKS
 
     if args.resamples < 100:
         raise DataError(f"--resamples: must be >= 100 (a 95% interval needs them), got {args.resamples}")
@@ -199,7 +198,7 @@ def compare(args: argparse.Namespace) -> None:
     revisions = args.revisions or ["HEAD", None]
     if len(revisions) < 2:
         raise DataError("give at least two revisions (or none: HEAD against the workspace)")
-    runs = []
+    found = []
     for revision in revisions:
         label = revision or WORKSPACE
         read = revision_reader(args.repo, revision)
@@ -207,11 +206,17 @@ def compare(args: argparse.Namespace) -> None:
             params = yaml.safe_load(read("params.yaml"))
             tasks, prepared = params["tasks"], params["data"]["prepared_dir"]
             members = tuple(params["ensemble"]["members"]) if args.members else ()
-            specs = {name: TASKS[name] for name in tasks}
+            defs = params.get("task_defs")
         except FileNotFoundError:
             raise DataError(f"{label}: params.yaml: not found") from None
-        except (KeyError, TypeError, yaml.YAMLError) as err:
+        except (KeyError, TypeError, AttributeError, yaml.YAMLError) as err:
             raise DataError(f"{label}: params.yaml: not a pipeline's params ({err})") from None
+        found.append((label, read, tasks, prepared, members, defs))
+    # a revision from before tasks were defined in params.yaml reads its tasks by the definitions of a later one
+    later = next((defs for *_, defs in found if defs is not None), None)
+    runs = []
+    for label, read, tasks, prepared, members, defs in found:
+        specs = revision_specs(label, tasks, defs if defs is not None else later)
         runs.append(read_dev_run(label, read, specs, prepared, members))
     models = [ENSEMBLE, *(m for m in runs[0].models if m != ENSEMBLE)]
     comparisons = [
@@ -226,6 +231,26 @@ def compare(args: argparse.Namespace) -> None:
         args.html.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.html / "index.html", comparison_page(comparisons))
         print(f"{args.html / 'index.html'}: the comparison as a page")
+
+
+def revision_specs(label: str, tasks: list[str], defs: dict | None) -> dict:
+    """The tasks of a revision's params, built from ``defs`` (its ``task_defs``); a one-line error naming the key."""
+    from mtbert._typed import build
+    from mtbert.errors import ConfigError
+    from mtbert.task_defs import TaskDef
+    from mtbert.tasks import TaskSpec
+
+    if not isinstance(defs, dict):
+        raise DataError(f"{label}: params.yaml: no task_defs mapping (and no other revision compared has one)")
+    specs = {}
+    for name in tasks:
+        if name not in defs:
+            raise DataError(f"{label}: params.yaml: tasks: task {name!r} has no definition in task_defs")
+        try:
+            specs[name] = TaskSpec(name, build(TaskDef, defs[name], f"task_defs.{name}"))
+        except ConfigError as err:
+            raise DataError(f"{label}: params.yaml: {err}") from None
+    return specs
 
 
 def export(args: argparse.Namespace) -> None:

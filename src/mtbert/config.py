@@ -12,6 +12,7 @@ takes these objects (or plain arguments), never the YAML file.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,11 +24,14 @@ from mtbert.artifacts import member_names
 from mtbert.errors import ConfigError
 from mtbert.heads import check_dropout
 from mtbert.pals import check_pal_size
-from mtbert.tasks import TASKS, TaskSpec
+from mtbert.task_defs import TaskDef
+from mtbert.tasks import TaskSpec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 MAX_SEED = 2**63 - 1  # torch.manual_seed and torch.Generator take seeds below 2**64; numpy any int >= 0
+# a task's name is part of file names, metric keys (sst_acc), stage names (finetune@sst-1) and curve names (cos_a_b)
+TASK_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,7 @@ class ReportConfig:
 @dataclass(frozen=True)
 class Config:
     tasks: tuple[str, ...]
+    task_defs: dict[str, TaskDef]
     data: DataConfig
     model: ModelConfig
     train: PretrainConfig
@@ -237,9 +242,16 @@ class Config:
     report: ReportConfig
 
     def __post_init__(self) -> None:
+        for name in self.task_defs:
+            if not TASK_NAME.fullmatch(name):
+                raise ValueError(
+                    f"task_defs: task name {name!r}: expected lower-case letters and digits, a letter first"
+                )
         for name in self.tasks:
-            if name not in TASKS:
-                raise ValueError(f"tasks: unknown task {name!r}; allowed: {', '.join(TASKS)}")
+            if name not in self.task_defs:
+                raise ValueError(
+                    f"tasks: task {name!r} has no definition in task_defs; defined: {', '.join(self.task_defs)}"
+                )
         if len(set(self.tasks)) != len(self.tasks) or not self.tasks:
             raise ValueError(f"tasks: expected a non-empty list of distinct tasks, got {list(self.tasks)}")
         per_task = {
@@ -278,18 +290,21 @@ class Config:
         for task, rule in self.ensemble.rules.items():
             if task not in self.tasks:
                 raise ValueError(f"ensemble.rules: unknown task {task!r}; allowed: {', '.join(self.tasks)}")
-            if rule not in TASKS[task].rules:
-                raise ValueError(f"ensemble.rules.{task}: got {rule!r}, allowed: {', '.join(TASKS[task].rules)}")
+            allowed = self.task_defs[task].rules
+            if rule not in allowed:
+                raise ValueError(f"ensemble.rules.{task}: got {rule!r}, allowed: {', '.join(allowed)}")
 
     def ensemble_rule(self, task: str) -> str:
-        return self.ensemble.rules.get(task, TASKS[task].rules[0])
+        return self.ensemble.rules.get(task, self.task_defs[task].rules[0])
 
     def task_specs(self, names: tuple[str, ...] | list[str] | None = None) -> list[TaskSpec]:
         """The :class:`~mtbert.tasks.TaskSpec` of ``names`` (default: every task) with the heads of ``model.heads``."""
         specs = []
         for name in self.tasks if names is None else names:
             head = self.model.heads.get(name, HeadConfig())
-            specs.append(TASKS[name].configure(head.encoding, head.loss, head.mlp, head.dropout))
+            specs.append(
+                TaskSpec(name, self.task_defs[name]).configure(head.encoding, head.loss, head.mlp, head.dropout)
+            )
         return specs
 
 

@@ -11,12 +11,14 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel
 
+from mtbert._typed import build
 from mtbert.config import ModelConfig
 from mtbert.data.encoded import Batch
-from mtbert.errors import DataError
+from mtbert.errors import ConfigError, DataError
 from mtbert.files import write_atomic, write_text_atomic
 from mtbert.pals import ProjectedAttentionLayers
 from mtbert.pretrained import load_encoder
+from mtbert.task_defs import TaskDef
 from mtbert.tasks import TaskSpec, init_head
 
 
@@ -143,8 +145,9 @@ class MultiTaskModel(nn.Module):
         return [p for module in [self.heads[task], *pals] for p in module.parameters() if p.requires_grad]
 
     def save(self, folder: Path, tokenizer: str | None = None, max_length: int | None = None) -> None:
-        """Weights, encoder config and ``mtbert.json`` (heads, pooling, …); ``tokenizer`` (the ``model.name`` it was
-        trained with) and ``max_length`` are recorded for inference outside the pipeline (``mtbert predict``)."""
+        """Weights, encoder config and ``mtbert.json`` (the tasks' definitions and heads, pooling, …); ``tokenizer``
+        (the ``model.name`` it was trained with) and ``max_length`` are recorded for inference outside the pipeline
+        (``mtbert predict``, ``mtbert export``), which needs no ``params.yaml``."""
         folder.mkdir(parents=True, exist_ok=True)
         # contiguous() copies tied/shared views so safetensors accepts them.
         weights = {k: v.contiguous() for k, v in self.state_dict().items()}
@@ -152,6 +155,7 @@ class MultiTaskModel(nn.Module):
         write_atomic(folder / "encoder_config.json", lambda tmp: self.encoder.config.to_json_file(str(tmp)))
         meta = {
             "tasks": {name: spec.options() for name, spec in self.specs.items()},
+            "task_defs": {name: spec.definition.as_dict() for name, spec in self.specs.items()},
             "pooling": self.pooling,
             "dropout": self.dropout,
             "pals": self.pal_size,
@@ -163,7 +167,7 @@ class MultiTaskModel(nn.Module):
 
 
 def saved_meta(folder: Path) -> dict:
-    """The ``mtbert.json`` of a saved model (tasks and their heads, pooling, tokenizer, max_length); a
+    """The ``mtbert.json`` of a saved model (tasks, their definitions and heads, pooling, tokenizer, max_length); a
     :class:`DataError` naming the file if the folder does not hold a whole model."""
     for name in ("mtbert.json", "encoder_config.json", "model.safetensors"):
         if not (folder / name).is_file():
@@ -171,18 +175,32 @@ def saved_meta(folder: Path) -> dict:
     return json.loads((folder / "mtbert.json").read_text(encoding="utf-8"))
 
 
-def saved_specs(meta: dict, tasks: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
-    """The tasks of a saved model's ``mtbert.json`` as its heads were trained (encoding, loss, …), by name."""
+def saved_specs(folder: Path) -> dict[str, TaskSpec]:
+    """The tasks of the model saved in ``folder``, by name, rebuilt from its ``mtbert.json`` alone: each task's
+    definition with its head as trained (encoding, loss, …). A model saved before definitions were recorded gets a
+    :class:`DataError` naming the file."""
+    meta, where = saved_meta(folder), folder / "mtbert.json"
+    if "task_defs" not in meta:
+        raise DataError.at(
+            where, problem="no task_defs (saved before models recorded their tasks); retrain or re-save the model"
+        )
     options = meta["tasks"] if isinstance(meta["tasks"], dict) else {name: {} for name in meta["tasks"]}
-    return {name: tasks[name].configure(**{**o, "mlp": tuple(o.get("mlp", ()))}) for name, o in options.items()}
+    specs = {}
+    for name, o in options.items():
+        try:
+            definition = build(TaskDef, meta["task_defs"].get(name), f"task_defs.{name}")
+            specs[name] = TaskSpec(name, definition).configure(**{**o, "mlp": tuple(o.get("mlp", ()))})
+        except (ConfigError, ValueError) as err:
+            raise DataError.at(where, problem=str(err)) from None
+    return specs
 
 
-def load_model(folder: Path, tasks: dict[str, TaskSpec]) -> MultiTaskModel:
-    """Rebuild a saved model from its config and safetensors weights (no pickle, no remote code)."""
+def load_model(folder: Path) -> MultiTaskModel:
+    """Rebuild a saved model from its ``mtbert.json``, config and safetensors weights (no pickle, no remote code)."""
     meta = saved_meta(folder)
     config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    specs = list(saved_specs(meta, tasks).values())
+    specs = list(saved_specs(folder).values())
     model = MultiTaskModel(
         encoder, specs, meta["pooling"], meta["dropout"], meta.get("pals", 0), meta.get("pal_heads", 12)
     )

@@ -1,10 +1,12 @@
 """Predictions outside the pipeline: load saved models, predict sentences or a CS224N file, combine members.
 
 A model folder (written by ``pretrain`` or ``finetune``) holds the weights, the encoder config and ``mtbert.json``,
-which names its tasks, heads, the tokenizer it was trained with (``model.name``) and ``model.max_length``. Folders
-saved before those two were recorded get :data:`DEFAULT_TOKENIZER` and :data:`DEFAULT_MAX_LENGTH`, the params'
-defaults. Inputs go through the pipeline's own path (tokenize without special tokens, then
-:func:`~mtbert.predict.predict_split`), so a sentence gets the prediction it would get in a prepared file.
+which holds its tasks' definitions and heads, the tokenizer it was trained with (``model.name``) and
+``model.max_length``: no ``params.yaml`` is needed. Folders saved before the tokenizer and length were recorded get
+:data:`DEFAULT_TOKENIZER` and :data:`DEFAULT_MAX_LENGTH`, the params' defaults; a folder without task definitions
+(saved before they were recorded) is refused. Inputs go through the pipeline's own path (tokenize without special
+tokens, then :func:`~mtbert.predict.predict_split`), so a sentence gets the prediction it would get in a prepared
+file.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from mtbert.errors import DataError
 from mtbert.model import MultiTaskModel, load_model, saved_meta, saved_specs
 from mtbert.predict import SplitPredictions, predict_split
 from mtbert.pretrained import load_tokenizer
-from mtbert.tasks import TASKS, TaskSpec
+from mtbert.tasks import TaskSpec
 
 DEFAULT_TOKENIZER = "embedded"
 DEFAULT_MAX_LENGTH = 128
@@ -67,7 +69,7 @@ def load_predictor(folder: Path, device: torch.device, tokenizers: dict[str, obj
             raise DataError.at(folder / "mtbert.json", None, "tokenizer", problem=f"cannot load {name!r}") from None
     tokenizer = tokenizers[name]
     special = SpecialTokens(tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
-    model = load_model(folder, TASKS).to(device).eval()
+    model = load_model(folder).to(device).eval()
     return Predictor(folder, model, tokenizer, special, int(meta.get("max_length") or DEFAULT_MAX_LENGTH), device)
 
 
@@ -77,14 +79,12 @@ def saved_heads(folders: list[Path]) -> dict[Path, dict[str, TaskSpec]]:
     for folder in folders:
         if not folder.is_dir():
             raise DataError.at(folder, problem="model folder not found")
-    return {folder: saved_specs(saved_meta(folder), TASKS) for folder in folders}
+    return {folder: saved_specs(folder) for folder in folders}
 
 
 def pick_task(heads: dict[Path, dict[str, TaskSpec]], task: str | None) -> str:
     """``task``, if every model predicts it; without ``task``, the one task every model has (a fine-tuned model has
     one; the multi-task model needs ``--task``)."""
-    if task is not None and task not in TASKS:
-        raise DataError(f"--task: unknown task {task!r}; known: {', '.join(TASKS)}")
     for folder, specs in heads.items():
         if task is not None and task not in specs:
             raise DataError.at(folder, problem=f"no head for task {task!r} (it predicts {', '.join(specs)})")
@@ -148,7 +148,7 @@ def describe(spec: TaskSpec, result: SplitPredictions, row: int = 0) -> list[str
     """Row ``row`` for people: the prediction (with its class name) and each class probability."""
     value = result.values[row]
     if not spec.classes:
-        return [f"{spec.name}: {value:.4f} (similarity, 0 to 5)"]
+        return [f"{spec.name}: {value:.4f} (similarity, {spec.label.low:g} to {spec.label.high:g})"]
     names = spec.class_names or tuple(str(k) for k in range(spec.classes))
     lines = [f"{spec.name}: {int(value)} ({names[int(value)]})"]
     width = max(len(n) for n in names)

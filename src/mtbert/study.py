@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mtbert.tasks import KINDS, TaskSpec
+
 STAGE1_PREFIX = "study"  # stage 1 only (`pretrain`)
 PIPELINE_PREFIX = "pipeline"  # the whole pipeline: two stages and the ensemble
 PRETRAIN_METRICS = "metrics/pretrain.json"
 ENSEMBLE_METRICS = "metrics/ensemble.json"
-TASK_METRICS = ("sst_acc", "para_acc", "sts_pearson", "overall")
 
 
 @dataclass(frozen=True)
@@ -144,18 +145,35 @@ def _runs_of(runs: dict[str, dict[str, Any]], method: Method, prefix: str, key: 
     return [run[key] for name, run in sorted(runs.items()) if re.fullmatch(rf"{stem}\d+", name) and run.get(key)]
 
 
-def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dict[str, float] | None = None) -> str:
-    """Markdown: per method, mean ± standard deviation over its seeds of each stage-1 task metric and overall, the
-    step cost against ``sum`` (``costs``: grad → ratio, from ``bench/grad_step.py``), the mean gradient cosine and
-    conflict share per task pair. Methods without a finished run are listed with n = 0."""
+def metric_keys(metrics: list[dict[str, Any]], tasks: list[TaskSpec] | None = None) -> list[str]:
+    """The tables' metric columns: each task's key (``sst_acc``), then ``overall``. In the order of ``tasks`` when
+    given; otherwise every key of ``metrics`` named ``<task>_<metric>`` for a kind's metric (not ``loss_<task>``,
+    nor the ``grad/…`` statistics), in the order first seen."""
+    if tasks is not None:
+        return [f"{t.name}_{t.metric_name}" for t in tasks] + ["overall"]
+    names = {kind.metric_name for kind in KINDS.values()}
+    keys = (k for m in metrics for k in m if "/" not in k and "_" in k and k.rsplit("_", 1)[1] in names)
+    return [*dict.fromkeys(keys), "overall"]
+
+
+def summarise(
+    runs: dict[str, dict[str, Any]],
+    methods: list[Method],
+    costs: dict[str, float] | None = None,
+    tasks: list[TaskSpec] | None = None,
+) -> str:
+    """Markdown: per method, mean ± standard deviation over its seeds of each stage-1 task metric and overall
+    (:func:`metric_keys`), the step cost against ``sum`` (``costs``: grad → ratio, from ``bench/grad_step.py``), the
+    mean gradient cosine and conflict share per task pair. Methods without a finished run are listed with n = 0."""
     found = [run["pretrain"] for run in runs.values() if run.get("pretrain")]
+    columns = metric_keys(found, tasks)
     pairs = sorted({k.removeprefix("grad/cos_") for m in found for k in m if k.startswith("grad/cos_")})
-    head = ["method", "n", *TASK_METRICS, "step cost", *[f"cos {p}" for p in pairs], *[f"conflict {p}" for p in pairs]]
+    head = ["method", "n", *columns, "step cost", *[f"cos {p}" for p in pairs], *[f"conflict {p}" for p in pairs]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in methods:
         done = _runs_of(runs, method, STAGE1_PREFIX, "pretrain")
         cells = [method.label, str(len(done))]
-        cells += [_mean_sd([r[key] for r in done if key in r], 4) for key in TASK_METRICS]
+        cells += [_mean_sd([r[key] for r in done if key in r], 4) for key in columns]
         cost = (costs or {}).get(method.grad)
         cells.append("—" if cost is None else f"{cost:.2f}×")
         for kind in ("cos", "conflict"):
@@ -164,11 +182,15 @@ def summarise(runs: dict[str, dict[str, Any]], methods: list[Method], costs: dic
     return "\n".join(lines) + "\n"
 
 
-def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) -> str:
+def summarise_pipelines(
+    runs: dict[str, dict[str, Any]], methods: list[Method], tasks: list[TaskSpec] | None = None
+) -> str:
     """Markdown: per method, the whole pipeline's dev metrics — stage 1, the best fine-tuned member and the
-    ensemble (mean ± standard deviation over the seeds that ran); methods without such a run are left out, and
-    the result is empty when none of ``methods`` has one."""
-    head = ["method", "n", "stage 1 overall", "best member overall", *[f"ensemble {k}" for k in TASK_METRICS]]
+    ensemble's per task (:func:`metric_keys`) — as mean ± standard deviation over the seeds that ran; methods without
+    such a run are left out, and the result is empty when none of ``methods`` has one."""
+    found = [run["ensemble"]["ensemble"] for run in runs.values() if (run.get("ensemble") or {}).get("ensemble")]
+    columns = metric_keys(found, tasks)
+    head = ["method", "n", "stage 1 overall", "best member overall", *[f"ensemble {k}" for k in columns]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in methods:
         stage1 = _runs_of(runs, method, PIPELINE_PREFIX, "pretrain")
@@ -177,7 +199,7 @@ def summarise_pipelines(runs: dict[str, dict[str, Any]], methods: list[Method]) 
             continue  # never run as a whole pipeline
         best = [max(v["overall"] for k, v in e.items() if k != "ensemble") for e in ensembles if len(e) > 1]
         cells = [method.label, str(len(ensembles)), _mean_sd([r["overall"] for r in stage1], 4), _mean_sd(best, 4)]
-        cells += [_mean_sd([e["ensemble"][key] for e in ensembles], 4) for key in TASK_METRICS]
+        cells += [_mean_sd([e["ensemble"][key] for e in ensembles if key in e["ensemble"]], 4) for key in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 

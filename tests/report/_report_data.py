@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from _tasks import TASKS
 
 from mtbert.combine import majority_vote, mean, rounded_mean
 from mtbert.report.sources import Curve, TaskDev
-from mtbert.tasks import TASKS
 
 MEMBERS = ["finetune-1", "finetune-2", "finetune-3"]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from _tasks import TASKS
 from conftest import write_cs224n
 
 from mtbert.errors import DataError
 from mtbert.report.sources import load_task_dev, read_curve, read_curves, read_metrics
-from mtbert.tasks import TASKS
 
 
 def test_read_curve_takes_the_column_named_like_the_file(tmp_path):

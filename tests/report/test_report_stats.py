@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _tasks import TASKS
 
 from mtbert.report.stats import (
     bootstrap_indices,
@@ -13,7 +14,6 @@ from mtbert.report.stats import (
     percentile_interval,
     threshold_curve,
 )
-from mtbert.tasks import TASKS
 
 ACCURACY = TASKS["sst"].metric
 PEARSON = TASKS["sts"].metric

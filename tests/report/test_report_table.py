@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _report_data import MEMBERS, make_task
+from _tasks import TASKS
 
 from mtbert.report.sources import TaskDev
 from mtbert.report.stats import bootstrap_indices
 from mtbert.report.table import intervals
-from mtbert.tasks import TASKS
 
 
 def test_each_interval_is_the_central_95_percent_of_the_resampled_metric():
