@@ -48,8 +48,11 @@ class LabelDef:
     def __post_init__(self) -> None:
         if not self.column:
             raise ValueError("column: expected a column name, got ''")
-        if not (math.isfinite(self.min) and math.isfinite(self.max) and self.min < self.max):
-            raise ValueError(f"min: expected finite numbers with min < max, got min {self.min}, max {self.max}")
+        for key in ("min", "max"):
+            if not math.isfinite(getattr(self, key)):
+                raise ValueError(f"{key}: expected a finite number, got {getattr(self, key)}")
+        if self.min >= self.max:
+            raise ValueError(f"min: expected min < max, got min {self.min}, max {self.max}")
 
 
 @dataclass(frozen=True)
