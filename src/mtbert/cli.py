@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="mtbert", description="Multi-task BERT: predictions from trained models.")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = commands.add_parser("predict", help="predict sentences, a sentence pair or a CS224N file")
-    p.add_argument("sentences", nargs="*", help="one sentence (sst) or two (para, sts)")
+    p.add_argument("sentences", nargs="*", help="one sentence or two, as the task reads (sst: one; para, sts: two)")
     p.add_argument("--model", action="append", required=True, type=Path, help="a model folder (repeat for --ensemble)")
     p.add_argument("--task", help="the task to predict (needed for a model of several tasks, e.g. models/multitask)")
     p.add_argument("--input", type=Path, help="a CS224N file (tab-separated, label column optional) to score")
