@@ -19,7 +19,19 @@ NAN = math.nan
 
 # (key, bad value, text the error line must hold after "error: params.yaml: ", stage script and its arguments)
 CASES = [
-    ("tasks", ["sst", "mnli"], "tasks: unknown task 'mnli'; allowed: sst, para, sts", ["prepare.py"]),
+    (
+        "tasks",
+        ["sst", "mnli"],
+        "tasks: task 'mnli' has no definition in task_defs; defined: sst, para, sts",
+        ["prepare.py"],
+    ),
+    (
+        "task_defs.sst.kind",
+        "ranking",
+        "task_defs.sst.kind: got 'ranking', expected one of 'classification'",
+        ["prepare.py"],
+    ),
+    ("task_defs.sts.label.min", 5, "task_defs.sts.label.min: expected min < max, got min 5.0, max 5.0", ["prepare.py"]),
     ("data.raw_dir", "no/such/folder", "data.raw_dir: 'no/such/folder' is not a folder", ["prepare.py"]),
     ("data.on_malformed", "ignore", "data.on_malformed: got 'ignore', expected one of 'skip', 'error'", ["prepare.py"]),
     ("model.name", "no/such/model", "model.name: 'no/such/model' is neither 'embedded', a folder", ["prepare.py"]),
