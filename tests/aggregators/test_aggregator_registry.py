@@ -73,3 +73,28 @@ def test_options_built_through_registry_are_applied() -> None:
     agg = make_aggregator("gradvac", beta=0.5, group="tensor", seed=3)
     assert (agg.beta, agg.group, agg.seed) == (0.5, "tensor", 3)
     assert aggregator_options("gradvac") == ("beta", "group", "seed")
+
+
+def test_every_registered_class_is_exported_by_the_package() -> None:
+    import mtbert.aggregators as package
+
+    for name in AGGREGATOR_NAMES:
+        cls = type(make_aggregator(name, **({"weights": [1.0, 1.0, 1.0]} if name == "weighted" else {})))
+        assert cls.__name__ in package.__all__, f"{cls.__name__} ({name!r}) is registered but not in __all__"
+
+
+def test_register_refuses_a_taken_name_and_a_non_aggregator() -> None:
+    from mtbert.aggregators import Sum
+    from mtbert.aggregators._registry import register
+
+    class Other(Sum):
+        pass
+
+    with pytest.raises(ValueError, match=r"'pcgrad' is taken by PCGrad"):
+        register("pcgrad")(Other)
+    with pytest.raises(ValueError, match="lower-case identifier"):
+        register("Bad-Name")(Other)
+    with pytest.raises(ValueError, match="Aggregator subclass"):
+        register("notone")(int)
+    assert register("sum")(Sum) is Sum  # the same class again: a re-import, harmless
+    assert AGGREGATOR_NAMES == EXPECTED_NAMES

@@ -9,15 +9,13 @@ task's loss w.r.t. the flattened shared parameters) to an update direction of sh
     aggregator.last_gramian                # J Jᵀ of that call (float64)
     aggregator.last_stats                  # method-specific diagnostics, described in type(aggregator).stats
 
-Names (``AGGREGATOR_NAMES``): ``alignedmtl``, ``cagrad``, ``config``, ``dualproj``, ``fairgrad``, ``famo``,
-``gradvac``, ``imtlg``, ``mgda``, ``nashmtl``, ``pcgrad``, ``sum``, ``swpcgrad``, ``uncertainty``, ``upgrad``,
-``weighted``. ``sum``, ``weighted``, ``pcgrad``, ``swpcgrad``, ``gradvac``, ``config`` and ``uncertainty``
-output a sum of (modified or weighted) task gradients; ``mgda``, ``imtlg``, ``alignedmtl``, ``upgrad``,
-``dualproj``, ``cagrad``, ``famo`` a convex / mean-scaled combination; ``nashmtl`` and ``fairgrad`` weights
-that solve their own equations. ``uncertainty`` and ``famo`` weigh by the task losses (``requires_losses``)
-and keep state; ``nashmtl`` and ``gradvac`` keep state too; all of it is in ``state_dict``.
+Each method registers itself in its own module with ``@register("<name>")`` (``_registry.py``); the imports below
+fill the registry, and ``AGGREGATOR_NAMES`` (sorted) is what ``train.grad`` accepts. What each method does, its
+scale (a sum, a convex / mean-scaled combination, or weights solving its own equations), its options and its state
+are in its class docstring and in docs/methods.md.
 """
 
+from . import _registry
 from ._alignedmtl import AlignedMTL
 from ._base import Aggregator, GramianWeightedAggregator, Layout, NonFiniteJacobian, Stat
 from ._cagrad import CAGrad
@@ -31,9 +29,11 @@ from ._lossweights import FAMO, Uncertainty
 from ._mgda import MGDA
 from ._nashmtl import NashMTL
 from ._pcgrad import PCGrad
-from ._registry import AGGREGATOR_NAMES, aggregator_options, make_aggregator, statistic_docs
+from ._registry import aggregator_options, make_aggregator, statistic_docs
 from ._sum import Sum, Weighted
 from ._swpcgrad import SampleWeightedPCGrad
+
+AGGREGATOR_NAMES: tuple[str, ...] = _registry.registered_names()  # after every method module is imported
 
 __all__ = [
     "AGGREGATOR_NAMES",

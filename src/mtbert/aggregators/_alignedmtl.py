@@ -7,10 +7,12 @@ from torch import Tensor
 
 from ._base import GramianWeightedAggregator
 from ._linalg import Spectrum
+from ._registry import register
 
 SCALE_MODES: tuple[str, ...] = ("median", "min", "rmse")
 
 
+@register("alignedmtl")
 class AlignedMTL(GramianWeightedAggregator):
     """Aligned-MTL, Senushkin et al., "Independent Component Alignment for Multi-Task Learning",
     CVPR 2023 (Algorithm 1), as the authors' ``ProcrustesSolver`` (SamsungLabs/MTL) computes it.

@@ -11,6 +11,7 @@ from torch import Tensor
 from . import _options
 from ._base import GramianWeightedAggregator
 from ._linalg import min_norm_weights
+from ._registry import register
 
 _RESCALES = (0, 1, 2)
 _XTOL = 1e-14  # of the search for |g_w| (relative to the largest row norm): the weights to ~1e-12
@@ -44,6 +45,7 @@ def cagrad_weights(gramian: Tensor, c: float, rtol: float) -> Tensor:
     return inner(t)
 
 
+@register("cagrad")
 class CAGrad(GramianWeightedAggregator):
     """CAGrad, Liu et al., "Conflict-Averse Gradient Descent for Multi-task Learning", NeurIPS 2021, Algorithm 1:
     ``d = g_0 + (c |g_0| / |g_w|) g_w`` with ``g_0`` the mean gradient and ``w`` on the simplex minimising

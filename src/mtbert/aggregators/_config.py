@@ -7,8 +7,10 @@ from torch import Tensor
 
 from ._base import GramianWeightedAggregator
 from ._linalg import equal_angle_weights
+from ._registry import register
 
 
+@register("config")
 class ConFIG(GramianWeightedAggregator):
     """ConFIG, Liu et al., "ConFIG: Towards Conflict-free Training of Physics Informed Neural Networks", ICLR 2025,
     Eq. 2: ``d = (Σ_i g_iᵀ u) u`` with ``u`` the unit vector of ``pinv([g_1/|g_1|, …, g_T/|g_T|]ᵀ) 1``, so ``u``

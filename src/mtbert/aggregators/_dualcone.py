@@ -8,6 +8,7 @@ from torch import Tensor
 from . import _options
 from ._base import GramianWeightedAggregator
 from ._linalg import dual_cone_weights
+from ._registry import register
 
 
 class _DualCone(GramianWeightedAggregator):
@@ -29,6 +30,7 @@ class _DualCone(GramianWeightedAggregator):
         return f"reg_eps={self.reg_eps}"
 
 
+@register("upgrad")
 class UPGrad(_DualCone):
     """UPGrad, Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024 (arXiv:2406.16232),
     Algorithm 1: each task gradient is projected onto the dual cone of all of them (the set of vectors with a
@@ -49,6 +51,7 @@ class UPGrad(_DualCone):
         return torch.eye(n_tasks, dtype=torch.float64) / n_tasks
 
 
+@register("dualproj")
 class DualProj(_DualCone):
     """DualProj, the projection of the mean gradient onto the dual cone of the task gradients, i.e. Eq. 11 of
     Lopez-Paz & Ranzato, "Gradient Episodic Memory for Continual Learning", NeurIPS 2017, as an aggregator in

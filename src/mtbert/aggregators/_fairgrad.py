@@ -8,8 +8,10 @@ from torch import Tensor
 from . import _options
 from ._base import GramianWeightedAggregator
 from ._nashmtl import fair_weights
+from ._registry import register
 
 
+@register("fairgrad")
 class FairGrad(GramianWeightedAggregator):
     """FairGrad, Ban & Ji, "Fair Resource Allocation in Multi-Task Learning", ICML 2024, Eq. 4: weights ``w > 0``
     solving ``G w = w^(-1/alpha)`` (``G`` the Gramian), so each task's first-order gain ``g_iᵀ d`` is

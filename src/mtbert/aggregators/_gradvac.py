@@ -13,6 +13,7 @@ from ._base import Aggregator, Layout, RandomOrderMixin, Stat, check_finite
 from ._groups import GROUPINGS, build_groups
 from ._linalg import combine
 from ._linalg import gramian as float64_gramian
+from ._registry import register
 
 # Lower bound on 1 - φ̂² in the correction's denominator: φ̂ = ±1 (only reachable with beta = 1 and
 # exactly parallel gradients) would otherwise divide by zero.
@@ -78,6 +79,7 @@ def _vaccine_step(norm_i: float, norm_j: float, phi: float, target: float) -> fl
     )
 
 
+@register("gradvac")
 class GradVac(RandomOrderMixin, Aggregator):
     """Gradient Vaccine, Algorithm 1 of Wang et al., "Gradient Vaccine: Investigating and Improving
     Multi-task Optimization in Massively Multilingual Models", ICLR 2021

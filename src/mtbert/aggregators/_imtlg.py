@@ -7,10 +7,12 @@ from torch import Tensor
 
 from ._base import GramianWeightedAggregator
 from ._linalg import equal_angle_weights
+from ._registry import register
 
 _CANCEL = 1e-12  # a sum of weights this small relative to their magnitudes is a cancellation: nothing to normalise
 
 
+@register("imtlg")
 class IMTLG(GramianWeightedAggregator):
     """IMTL-G, Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021, in the generalised form of
     Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024 (supports linearly dependent rows).

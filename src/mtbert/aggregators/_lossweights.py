@@ -13,6 +13,7 @@ from torch import Tensor
 
 from . import _options
 from ._base import GramianWeightedAggregator
+from ._registry import register
 
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
@@ -66,6 +67,7 @@ class _LossWeighted(GramianWeightedAggregator):
         adam_step(self.param, grad, state, self.lr, self.weight_decay)
 
 
+@register("uncertainty")
 class Uncertainty(_LossWeighted):
     """Uncertainty weighting, Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to Weigh Losses for
     Scene Geometry and Semantics", CVPR 2018: the loss ``Σ_i exp(-s_i) L_i + s_i`` with a learned log-variance
@@ -92,6 +94,7 @@ class Uncertainty(_LossWeighted):
         return f"lr={self.lr}"
 
 
+@register("famo")
 class FAMO(_LossWeighted):
     """FAMO, Liu et al., "FAMO: Fast Adaptive Multitask Optimization", NeurIPS 2023, Algorithm 1: task weights
     ``z = softmax(ξ)``; the direction is the gradient of ``Σ_i z_i log(L_i - m_i)`` normalised to weights summing to

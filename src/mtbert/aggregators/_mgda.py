@@ -6,8 +6,10 @@ from torch import Tensor
 
 from ._base import GramianWeightedAggregator
 from ._linalg import min_norm_weights
+from ._registry import register
 
 
+@register("mgda")
 class MGDA(GramianWeightedAggregator):
     """MGDA, Désidéri, "Multiple-gradient descent algorithm (MGDA) for multiobjective optimization",
     Comptes Rendus Mathématique 2012, in the form of Sener & Koltun, "Multi-Task Learning as Multi-Objective

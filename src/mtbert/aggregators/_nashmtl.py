@@ -7,6 +7,7 @@ from torch import Tensor
 
 from . import _options
 from ._base import GramianWeightedAggregator
+from ._registry import register
 
 # Relative to each task's own |g_i|²: keeps the problem bounded when 0 is in the gradients' hull (e.g. g_2 = -g_1),
 # and leaves a task whose gradient is 1e-6 of another's as solved as the rest.
@@ -58,6 +59,7 @@ def _newton(G: Tensor, w: Tensor, alpha: float, max_iters: int) -> Tensor:
     return w
 
 
+@register("nashmtl")
 class NashMTL(GramianWeightedAggregator):
     """Nash-MTL, Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022, Algorithm 1: weights
     ``α > 0`` with ``G α = 1 / α`` (``G`` the Gramian), so each task's gain

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ._base import GramianWeightedAggregator, RandomOrderMixin, Stat
+from ._registry import register
 
 
 def pcgrad_coefficients(gramian: Tensor, orders: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
@@ -41,6 +42,7 @@ def pcgrad_coefficients(gramian: Tensor, orders: Sequence[Sequence[int]]) -> tup
     return torch.tensor(weights, dtype=torch.float64), torch.tensor(corrections, dtype=torch.int64)
 
 
+@register("pcgrad")
 class PCGrad(RandomOrderMixin, GramianWeightedAggregator):
     """PCGrad, Algorithm 1 of Yu et al., "Gradient Surgery for Multi-Task Learning", NeurIPS 2020
     (https://arxiv.org/abs/2001.06782).

@@ -1,45 +1,47 @@
-"""Name -> aggregator class registry used to build aggregators from configuration."""
+"""Name -> aggregator class registry used to build aggregators from configuration.
+
+Each method registers itself where it is defined, with ``@register("<name>")`` on its class; importing the
+package (``aggregators/__init__.py`` imports every method module) fills the registry. Nothing here names a method.
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from ._alignedmtl import AlignedMTL
 from ._base import Aggregator
-from ._cagrad import CAGrad
-from ._config import ConFIG
-from ._dualcone import DualProj, UPGrad
-from ._fairgrad import FairGrad
-from ._gradvac import GradVac
-from ._imtlg import IMTLG
-from ._lossweights import FAMO, Uncertainty
-from ._mgda import MGDA
-from ._nashmtl import NashMTL
-from ._pcgrad import PCGrad
-from ._sum import Sum, Weighted
-from ._swpcgrad import SampleWeightedPCGrad
 
-_REGISTRY: dict[str, type[Aggregator]] = {
-    "alignedmtl": AlignedMTL,
-    "cagrad": CAGrad,
-    "config": ConFIG,
-    "dualproj": DualProj,
-    "fairgrad": FairGrad,
-    "famo": FAMO,
-    "gradvac": GradVac,
-    "imtlg": IMTLG,
-    "mgda": MGDA,
-    "nashmtl": NashMTL,
-    "pcgrad": PCGrad,
-    "sum": Sum,
-    "swpcgrad": SampleWeightedPCGrad,
-    "uncertainty": Uncertainty,
-    "upgrad": UPGrad,
-    "weighted": Weighted,
-}
+A = TypeVar("A", bound=type[Aggregator])
 
-AGGREGATOR_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
+_REGISTRY: dict[str, type[Aggregator]] = {}
+
+
+def register(name: str) -> Callable[[A], A]:
+    """Class decorator: makes the aggregator class available as ``train.grad: <name>``.
+
+    Its options are the keyword arguments of its ``__init__`` (read by :func:`aggregator_options`).
+
+    :raises ValueError: if ``name`` is taken by another class, or is not a lower-case identifier.
+    """
+
+    def add(cls: A) -> A:
+        if not (name.isidentifier() and name == name.lower()):
+            raise ValueError(f"Aggregator name {name!r} must be a lower-case identifier.")
+        if not (isinstance(cls, type) and issubclass(cls, Aggregator)):
+            raise ValueError(f"@register({name!r}) needs an Aggregator subclass, got {cls!r}.")
+        taken = _REGISTRY.get(name)
+        if taken is not None and taken is not cls:
+            raise ValueError(f"Aggregator name {name!r} is taken by {taken.__qualname__}.")
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def registered_names() -> tuple[str, ...]:
+    """The names registered so far, sorted."""
+    return tuple(sorted(_REGISTRY))
 
 
 def aggregator_options(name: str) -> tuple[str, ...]:
@@ -85,5 +87,5 @@ def make_aggregator(name: str, **options: Any) -> Aggregator:
 
 def _lookup(name: str) -> type[Aggregator]:
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"Unknown aggregator {name!r}; valid names: {', '.join(AGGREGATOR_NAMES)}.")
+        raise ValueError(f"Unknown aggregator {name!r}; valid names: {', '.join(registered_names())}.")
     return _REGISTRY[name]

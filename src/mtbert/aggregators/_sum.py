@@ -9,8 +9,10 @@ import torch
 from torch import Tensor
 
 from ._base import GramianWeightedAggregator
+from ._registry import register
 
 
+@register("sum")
 class Sum(GramianWeightedAggregator):
     """Sum of the task gradients, ``Σ_i g_i`` (equal-weight linear scalarisation, i.e. the gradient
     of the summed losses). Scale: sum, not mean. No parameters."""
@@ -21,6 +23,7 @@ class Sum(GramianWeightedAggregator):
         return torch.ones(gramian.shape[0], dtype=torch.float64)
 
 
+@register("weighted")
 class Weighted(GramianWeightedAggregator):
     """Fixed weighted sum of the task gradients, ``Σ_i w_i g_i`` (linear scalarisation with
     constant loss weights).

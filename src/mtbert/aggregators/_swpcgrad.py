@@ -6,8 +6,10 @@ import torch
 from torch import Tensor
 
 from ._pcgrad import PCGrad, pcgrad_coefficients
+from ._registry import register
 
 
+@register("swpcgrad")
 class SampleWeightedPCGrad(PCGrad):
     """Sample-weighted PCGrad: PCGrad (Yu et al., "Gradient Surgery for Multi-Task Learning",
     NeurIPS 2020, https://arxiv.org/abs/2001.06782, Algorithm 1) applied to the rows
