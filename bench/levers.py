@@ -32,7 +32,7 @@ from mtbert.combine import RULES
 from mtbert.config import load_config
 from mtbert.devices import pick_device
 from mtbert.model import build_model, for_finetuning, load_model
-from mtbert.predict import predict_split
+from mtbert.predictions import predict_split
 from mtbert.prepare import load_prepared, load_special, load_training_data
 from mtbert.recipe import Recipe
 from mtbert.training import Trainer

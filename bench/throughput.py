@@ -21,7 +21,7 @@ import transformers
 
 from mtbert.config import load_config
 from mtbert.model import build_model
-from mtbert.predict import predict_split
+from mtbert.predictions import predict_split
 from mtbert.prepare import load_training_data
 from mtbert.recipe import Recipe
 from mtbert.training import Trainer

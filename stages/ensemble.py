@@ -11,7 +11,7 @@ from _runner import ARTIFACTS, run, write_json
 from mtbert.config import Config
 from mtbert.ensemble import Predictions, align, ensemble_task, read_predictions
 from mtbert.errors import DataError
-from mtbert.predict import write_predictions
+from mtbert.predictions import write_predictions
 from mtbert.prepare import load_prepared
 from mtbert.tasks import TaskSpec, overall_score
 

@@ -13,7 +13,7 @@ from _runner import ARTIFACTS, one_of, run
 from mtbert.config import Config
 from mtbert.devices import pick_device
 from mtbert.model import load_model
-from mtbert.predict import predict_split, write_predictions
+from mtbert.predictions import predict_split, write_predictions
 from mtbert.prepare import load_prepared, load_special
 
 

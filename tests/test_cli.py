@@ -14,7 +14,7 @@ from conftest import ROOT, tiny_config
 
 from mtbert.cli import main
 from mtbert.model import build_model
-from mtbert.predict import predict_split, write_predictions
+from mtbert.predictions import predict_split, write_predictions
 from mtbert.predictor import load_predictor
 from mtbert.prepare import load_prepared, load_special
 

@@ -87,7 +87,7 @@ def _run_files(
     """The files a revision holds: prepared dev labels, the ensemble's dev predictions and ``members``' (written by
     the stages' own writer, class probabilities included for a member of a classification task), by path."""
     from mtbert.data.encoded import EncodedSplit, save_split
-    from mtbert.predict import write_predictions
+    from mtbert.predictions import write_predictions
 
     files = {}
     for task, labels in tasks.items():

@@ -177,7 +177,7 @@ def test_align_names_the_member_file_and_line_where_ids_differ(other, line, foun
 def test_prediction_files_refuse_missing_or_non_finite_values(tmp_path):
     from _tasks import TASKS
 
-    from mtbert.predict import write_predictions
+    from mtbert.predictions import write_predictions
 
     path = tmp_path / "sts-dev.csv"
     with pytest.raises(DataError, match="refusing to write 1 predictions for 2 ids"):

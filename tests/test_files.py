@@ -20,8 +20,8 @@ from mtbert.checkpoint import Checkpointer
 from mtbert.data.encoded import EncodedSplit, save_split
 from mtbert.files import open_atomic, write_text_atomic
 from mtbert.leaderboard import write_leaderboard
-from mtbert.predict import write_predictions
-from mtbert.report.errors import write_rows
+from mtbert.predictions import write_predictions
+from mtbert.report.mistakes import write_rows
 
 OLD = b"the previous file\n"
 

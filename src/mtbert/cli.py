@@ -103,7 +103,7 @@ def check_output(output: Path, source: Path, force: bool) -> None:
 
 def predict(args: argparse.Namespace) -> None:
     from mtbert.devices import pick_device
-    from mtbert.predict import write_predictions
+    from mtbert.predictions import write_predictions
     from mtbert.predictor import (
         check_rule,
         combine_members,

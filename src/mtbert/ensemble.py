@@ -16,7 +16,7 @@ import numpy as np
 
 from mtbert.combine import RULES
 from mtbert.errors import DataError
-from mtbert.predict import probability_columns
+from mtbert.predictions import probability_columns
 
 
 class Predictions(NamedTuple):

@@ -17,7 +17,7 @@ import numpy as np
 
 from mtbert.errors import DataError
 from mtbert.files import write_text_atomic
-from mtbert.predict import finite_rows, format_prediction
+from mtbert.predictions import finite_rows, format_prediction
 from mtbert.tasks import TaskSpec
 
 

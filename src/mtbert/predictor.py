@@ -5,7 +5,7 @@ which holds its tasks' definitions and heads, the tokenizer it was trained with 
 ``model.max_length``: no ``params.yaml`` is needed. Folders saved before the tokenizer and length were recorded get
 :data:`DEFAULT_TOKENIZER` and :data:`DEFAULT_MAX_LENGTH`, the params' defaults; a folder without task definitions
 (saved before they were recorded) is refused. Inputs go through the pipeline's own path (tokenize without special
-tokens, then :func:`~mtbert.predict.predict_split`), so a sentence gets the prediction it would get in a prepared
+tokens, then :func:`~mtbert.predictions.predict_split`), so a sentence gets the prediction it would get in a prepared
 file.
 """
 
@@ -22,7 +22,7 @@ from mtbert.data.encoded import SpecialTokens, encode_table
 from mtbert.data.reader import Table, header_columns, read_table
 from mtbert.errors import DataError
 from mtbert.model import MultiTaskModel, load_model, saved_meta, saved_specs
-from mtbert.predict import SplitPredictions, predict_split
+from mtbert.predictions import SplitPredictions, predict_split
 from mtbert.pretrained import load_tokenizer
 from mtbert.tasks import TaskSpec
 

@@ -32,7 +32,7 @@ from mtbert.errors import TrainingError
 from mtbert.jacobian import JacobianStep
 from mtbert.model import MultiTaskModel
 from mtbert.observe import GradientStats
-from mtbert.predict import evaluate
+from mtbert.predictions import evaluate
 from mtbert.prepare import TrainingData
 from mtbert.progress import Progress
 from mtbert.recipe import Recipe

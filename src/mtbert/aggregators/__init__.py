@@ -19,7 +19,7 @@ from . import _registry
 from ._alignedmtl import AlignedMTL
 from ._base import Aggregator, GramianWeightedAggregator, Layout, NonFiniteJacobian, Stat
 from ._cagrad import CAGrad
-from ._config import ConFIG
+from ._conflict_free import ConFIG
 from ._dualcone import DualProj, UPGrad
 from ._fairgrad import FairGrad
 from ._gradvac import GradVac

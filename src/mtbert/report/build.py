@@ -15,7 +15,7 @@ from mtbert.aggregators import statistic_docs
 from mtbert.files import write_text_atomic
 from mtbert.report import figures
 from mtbert.report import page as html
-from mtbert.report.errors import error_columns, error_rows, write_rows
+from mtbert.report.mistakes import error_columns, error_rows, write_rows
 from mtbert.report.sources import Curve, TaskDev
 from mtbert.report.stats import confusion_matrix, threshold_curve
 from mtbert.report.table import ENSEMBLE, OVERALL, check_matches, intervals, metric_key, point_values

@@ -1,4 +1,4 @@
-"""ConFIG: the conflict-free direction that makes equal angles with every task gradient."""
+"""ConFIG, conflict-free inverse gradients (Liu et al., 2025): the direction at equal angles to every task gradient."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for mtbert.report.errors: the most confidently wrong examples, in order, with every member's vote."""
+"""Tests for mtbert.report.mistakes: the most confidently wrong examples, in order, with every member's vote."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import numpy as np
 from _report_data import MEMBERS, make_task
 
-from mtbert.report.errors import error_columns, error_rows, most_confident_wrong, write_rows
+from mtbert.report.mistakes import error_columns, error_rows, most_confident_wrong, write_rows
 
 
 def test_most_confident_wrong_orders_by_confidence_then_row():

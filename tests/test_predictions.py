@@ -1,4 +1,4 @@
-"""Tests for mtbert.predict: every row predicted, in input order, at any batch size; a missing value is an error."""
+"""Tests for mtbert.predictions: every row predicted, in input order, at any batch size; a missing value is an error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from conftest import tiny_config
 
 from mtbert.errors import DataError
 from mtbert.model import build_model
-from mtbert.predict import evaluate, predict_split
+from mtbert.predictions import evaluate, predict_split
 from mtbert.prepare import load_training_data
 from mtbert.tasks import TaskSpec
 
