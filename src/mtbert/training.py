@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from mtbert.aggregators import NonFiniteJacobian
 from mtbert.checkpoint import Checkpointer
-from mtbert.devices import autocast_dtype, pick_device, restore_rng, rng_state
+from mtbert.devices import autocast_dtype, pick_device
 from mtbert.distributed import Group
 from mtbert.errors import TrainingError
 from mtbert.jacobian import JacobianStep
@@ -38,46 +37,19 @@ from mtbert.progress import Progress
 from mtbert.recipe import Recipe
 from mtbert.sampling import Step
 from mtbert.scaling import LossScaler
+from mtbert.training_state import (
+    Curves,
+    EpochHook,
+    Stateful,
+    StepHook,
+    TrainState,
+    load_checkpoint,
+    replay,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50  # steps between progress lines (or updates of the bar's losses)
-
-EpochHook = Callable[[int, dict[str, float]], None]
-StepHook = Callable[[int, dict[str, float]], None]  # (global step, values): the per-step curves
-
-
-@dataclass
-class TrainState:
-    """Where a run stands: saved in every checkpoint, so a killed run resumes at the next step."""
-
-    epoch: int = 0  # the epoch in progress
-    step: int = 0  # steps of that epoch already done
-    history: list[dict[str, float]] = field(default_factory=list)  # metrics of each finished epoch
-    running: dict[str, list] = field(default_factory=dict)  # this epoch's [sum, steps] of each loss
-    best_epoch: int = -1
-    curves: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (global step, values) every log_every
-    window: dict[str, list] = field(default_factory=dict)  # the losses since the last curve point, as ``running``
-
-    def add_losses(self, losses: dict[str, float | torch.Tensor]) -> None:
-        """Add a step's losses to the epoch's and the curve window's sums; a tensor stays where it is (no read-back
-        until :meth:`mean_losses`)."""
-        for sums in (self.running, self.window):
-            for key, value in losses.items():
-                total, n = sums.get(key, (0.0, 0))
-                sums[key] = [total + value, n + 1]
-
-    def mean_losses(self, sums: dict[str, list] | None = None) -> dict[str, float]:
-        return {key: float(total) / n for key, (total, n) in (self.running if sums is None else sums).items()}
-
-    def saved(self) -> dict:
-        """The state as plain numbers, for a checkpoint (reads the running sums back once)."""
-        plain = {
-            k: {key: [float(total), n] for key, (total, n) in getattr(self, k).items()} for k in ("running", "window")
-        }
-        return {**asdict(self), **plain}
-
-    def improves(self, metrics: dict[str, float]) -> bool:
-        return self.best_epoch < 0 or metrics["overall"] > self.history[self.best_epoch]["overall"]
 
 
 @dataclass
@@ -147,8 +119,8 @@ class Trainer:
             self.optimizer,
             lambda s: lr_factor(s, total, loop.warmup_ratio, loop.schedule, milestones, loop.gamma, self.sampler.steps),
         )
-        self.stats = GradientStats(list(recipe.tasks))
-        self.window_stats = GradientStats(list(recipe.tasks))  # over the steps since the last curve point
+        self.stats = GradientStats(list(recipe.tasks))  # over each epoch
+        self.curves = Curves(list(recipe.tasks), loop.log_every, loop.eval_every, self.sampler.steps)
 
     def step(self, step: Step, global_step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the batches of ``step`` (this process computes its shard of each); returns each
@@ -196,7 +168,7 @@ class Trainer:
             self.jacobian.write(direction)
             self.jacobian.weigh_own(self.aggregator.own_weights)
             self.stats.update(self.aggregator)
-            self.window_stats.update(self.aggregator)
+            self.curves.stats.update(self.aggregator)
         if self.loop.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.loop.max_grad_norm)
         self.optimizer.step()
@@ -232,7 +204,12 @@ class Trainer:
         checkpoints = checkpoints or Checkpointer(None, "in-memory")
         main = self.group.main
         torch.manual_seed(self.recipe.seed + self.group.rank)  # dropout: each process its own masks
-        state = self._resume(checkpoints, on_epoch, on_curve)
+        state = load_checkpoint(checkpoints, self._checkpointed(), self.group, self.device)
+        if state is None:
+            state = TrainState()
+        elif main:
+            log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
+            replay(state, on_epoch, on_curve)
         self.group.broadcast_module(self.model)  # every process starts from rank 0's parameters
         for epoch in range(state.epoch, self.loop.epochs):
             plan = self.sampler.epoch(epoch)
@@ -241,26 +218,25 @@ class Trainer:
             for step in steps:
                 state.add_losses(self.step(plan[step], epoch * len(plan) + step))
                 state.step = step + 1
-                self._curve_point(state, epoch * len(plan) + state.step, main and on_curve)
+                done = epoch * len(plan) + state.step
+                point = self.curves.point(state, done, self.optimizer.param_groups[0]["lr"], self.evaluate)
+                if point and main and on_curve:
+                    on_curve(done, point)
                 if main and state.step % LOG_EVERY == 0:
                     means = " ".join(f"{k}={v:.4f}" for k, v in state.mean_losses().items())
                     if not steps.note(means):
                         log.info("epoch %d step %d/%d %s", epoch, state.step, len(plan), means)
                 every = self.loop.checkpoint_every
                 if every and state.step % every == 0 and state.step < len(plan):
-                    self._save(checkpoints, state)
+                    save_checkpoint(checkpoints, state, self._checkpointed(), self.group, self.device)
             means = state.mean_losses()
             if bad := [k for k, v in means.items() if not math.isfinite(v)]:  # heads-only epochs aggregate nothing
                 raise TrainingError(f"non-finite mean {bad[0]} in epoch {epoch}")
             metrics = {**self.evaluate(), **means, **self.stats.summary()}
             self.stats.reset()
-            if state.improves(metrics):
-                state.best_epoch = epoch
-                if main:
-                    checkpoints.save_best(self.model.state_dict())
-            state.history.append(metrics)
-            state.epoch, state.step, state.running = epoch + 1, 0, {}
-            self._save(checkpoints, state)
+            if state.end_epoch(epoch, metrics) and main:
+                checkpoints.save_best(self.model.state_dict())
+            save_checkpoint(checkpoints, state, self._checkpointed(), self.group, self.device)
             if main and on_epoch:
                 on_epoch(epoch, metrics)
         self.model.encoder_frozen = False
@@ -269,60 +245,13 @@ class Trainer:
         self.group.broadcast_module(self.model)
         return TrainResult(state.best_epoch, state.history[state.best_epoch], state.history)
 
-    def _curve_point(self, state: TrainState, done: int, hook: StepHook | None) -> None:
-        """After ``done`` steps: a point of the per-step curves when ``log_every`` says so (the window's mean losses,
-        the learning rate, the window's gradient statistics; the dev metrics when ``eval_every`` says so too)."""
-        every, dev_every = self.loop.log_every, self.loop.eval_every
-        point: dict[str, float] = {}
-        if every and done % every == 0:
-            point = {**state.mean_losses(state.window), "lr": self.optimizer.param_groups[0]["lr"]}
-            point |= self.window_stats.summary()
-            state.window = {}
-            self.window_stats.reset()
-        if dev_every and done % dev_every == 0 and done % self.sampler.steps:  # an epoch's end evaluates anyway
-            point |= {f"dev/{k}": v for k, v in self.evaluate().items()}
-        if point:
-            state.curves.append((done, point))
-            if hook:
-                hook(done, point)
-
-    def _resume(self, checkpoints: Checkpointer, on_epoch: EpochHook | None, on_curve: StepHook | None) -> TrainState:
-        """Rank 0 reads the checkpoint and hands it to the others (no shared file system needed)."""
-        payload = self.group.from_main(checkpoints.load() if self.group.main else None)
-        if payload is None:
-            return TrainState()
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.schedule.load_state_dict(payload["schedule"])
-        self.aggregator.load_state_dict(payload["aggregator"])
-        self.stats.load_state_dict(payload["stats"])
-        self.scaler.load_state_dict(payload["scaler"])
-        rng = payload["rng"]  # one state per process of the run that wrote it; more processes now: rank 0's
-        restore_rng(rng[self.group.rank] if self.group.rank < len(rng) else rng[0], self.device)
-        state = TrainState(**payload["state"])
-        if self.group.main:
-            log.info("resuming from checkpoint %s: epoch %d, step %d", checkpoints.path, state.epoch, state.step)
-        state.curves = [(step, values) for step, values in state.curves]  # tuples, as an uninterrupted run has them
-        for epoch, metrics in enumerate(state.history):
-            if self.group.main and on_epoch:  # replay, so the logger's files match an uninterrupted run
-                on_epoch(epoch, metrics)
-        for step, values in state.curves:
-            if self.group.main and on_curve:
-                on_curve(step, values)
-        return state
-
-    def _save(self, checkpoints: Checkpointer, state: TrainState) -> None:
-        rng = self.group.gather(rng_state(self.device))  # every process's dropout stream (CPU and GPU)
-        if self.group.main:
-            checkpoints.save(
-                {
-                    "state": state.saved(),
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "schedule": self.schedule.state_dict(),
-                    "aggregator": self.aggregator.state_dict(),
-                    "stats": self.stats.state_dict(),
-                    "scaler": self.scaler.state_dict(),
-                    "rng": rng,
-                }
-            )
+    def _checkpointed(self) -> dict[str, Stateful]:
+        """Every part of the run a checkpoint restores besides :class:`TrainState`, in the order it restores them."""
+        return {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "schedule": self.schedule,
+            "aggregator": self.aggregator,
+            "stats": self.stats,
+            "scaler": self.scaler,
+        }
