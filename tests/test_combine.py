@@ -57,3 +57,9 @@ def test_mean_probability_ties_go_to_the_lower_class_and_it_needs_probabilities(
     assert mean_probability(np.zeros((2, 1)), np.array([[[0.5, 0.5]], [[0.5, 0.5]]])).tolist() == [0.0]
     with pytest.raises(ValueError, match="needs the members' class probabilities"):
         mean_probability(np.zeros((2, 1)), None)
+
+
+def test_mean_probability_without_probabilities_says_what_it_needs():
+    with pytest.raises(ValueError) as info:
+        mean_probability(np.zeros((2, 3)), None)
+    assert str(info.value) == "mean_probability needs the members' class probabilities"

@@ -133,3 +133,23 @@ def test_weigh_own_scales_each_tasks_own_gradients_by_its_weight(prepared, tiny_
     weighted = {i: p.grad.clone() for i, p in enumerate(jacobian.own) if p.grad is not None}
     jacobian.weigh_own(None)  # gradient methods: nothing changes
     assert all(torch.equal(jacobian.own[i].grad, g) for i, g in weighted.items())
+
+
+def test_several_backward_passes_of_one_task_add_up(prepared, tiny_model_dir):
+    """One task's rows in two backward passes (as several processes' shares add up): the loss is the sum of the
+    shares; the count is the step's total, given with each pass."""
+    model, data, step = setup(prepared, tiny_model_dir)
+    task, rows = step[0]
+    own = {name: model.task_parameters(name) for name in data.tasks}
+    jacobian = JacobianStep(model.shared_parameters(), tuple(data.tasks), torch.device("cpu"), own)
+    jacobian.zero()
+    first, second = rows[:2], rows[2:]
+    losses = []
+    for part in (first, second):
+        share = len(part) / len(rows)
+        loss = model.task_loss(task, data.batch(task, part))
+        losses.append(share * loss.item())
+        jacobian.backward(task, loss, len(rows), share=share)
+    i = jacobian.index[task]
+    assert jacobian.losses[i].item() == pytest.approx(sum(losses), rel=1e-6)
+    assert jacobian.counts[i] == len(rows)

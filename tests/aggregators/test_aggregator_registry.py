@@ -98,3 +98,19 @@ def test_register_refuses_a_taken_name_and_a_non_aggregator() -> None:
         register("notone")(int)
     assert register("sum")(Sum) is Sum  # the same class again: a re-import, harmless
     assert AGGREGATOR_NAMES == EXPECTED_NAMES
+
+
+def test_register_makes_a_new_method_buildable_by_its_name() -> None:
+    from mtbert.aggregators import Sum
+    from mtbert.aggregators._registry import _REGISTRY, register
+
+    class Other(Sum):
+        pass
+
+    with pytest.raises(ValueError, match="lower-case identifier"):
+        register("Other")(Other)  # an identifier, but not lower-case
+    try:
+        assert register("other_sum")(Other) is Other
+        assert type(make_aggregator("other_sum")) is Other
+    finally:
+        _REGISTRY.pop("other_sum", None)

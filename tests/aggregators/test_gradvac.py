@@ -274,3 +274,11 @@ def test_targets_are_kept_and_saved_in_float64() -> None:
             agg.bind(LAYOUT, 3)
         agg(random_J(0, n_columns=N_COLUMNS).float())
         assert agg.state_dict()["targets"].dtype == torch.float64
+
+
+def test_an_orthogonal_pair_at_its_target_is_not_corrected() -> None:
+    """φ = 0 = φ̂ (targets start at 0): only a cosine *below* the target is corrected (the paper's ``φ < φ̂``)."""
+    agg = GradVac(beta=0.5)
+    J = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    torch.testing.assert_close(agg(J), torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert agg.last_stats["corrections"].tolist() == [[0, 0], [0, 0]]

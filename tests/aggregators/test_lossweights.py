@@ -98,3 +98,26 @@ def test_invalid_options_name_the_option() -> None:
         make_aggregator("famo", gamma=-1.0)
     with pytest.raises(ValueError, match="Option `lr` must be a float > 0"):
         make_aggregator("uncertainty", lr=float("nan"))
+
+
+def test_famo_defaults_are_the_papers_and_min_loss_is_subtracted() -> None:
+    """The hand step above with the defaults (lr 0.025, gamma 0.001) and with m = 0.25 subtracted from every loss
+    before the logs and the weights."""
+    first, second, m = [1.0, 2.0, 4.0], [0.5, 1.8, 4.4], 0.25
+    delta = [math.log((a - m) / (b - m)) for a, b in zip(first, second, strict=True)]
+    g = [(d - sum(delta) / 3) / 3 for d in delta]
+    xi = [-0.025 * gi / (abs(gi) + 1e-8) for gi in g]
+    z = [math.exp(x) / sum(math.exp(y) for y in xi) for x in xi]
+    w = [zi / (loss - m + 1e-8) for zi, loss in zip(z, second, strict=True)]
+    expected = torch.tensor([wi / sum(w) for wi in w], dtype=F64)
+    agg = make_aggregator("famo", min_loss=m)
+    agg(J, losses=torch.tensor(first, dtype=F64))
+    out = agg(J, losses=torch.tensor(second, dtype=F64))
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(agg.own_weights, expected, rtol=1e-12, atol=0)  # the heads are weighed alike
+    assert (make_aggregator("famo").lr, make_aggregator("famo").weight_decay) == (0.025, 0.001)
+
+
+def test_famo_refuses_a_bad_min_loss_by_name() -> None:
+    with pytest.raises(ValueError, match=re.escape("Option `min_loss` must be a float >= 0. Found min_loss=-1")):
+        make_aggregator("famo", min_loss=-1)
