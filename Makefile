@@ -55,7 +55,8 @@ bench: install data
 	$(PY) bench/throughput.py
 
 # Mutation testing of the modules where a silent error changes results ([tool.mutmut] in pyproject.toml); not in CI
-# (hours on two cores). `mutmut results` lists the survivors, `mutmut show <name>` one of them.
+# (docs/testing.md: the scores, the time it takes, every surviving mutant). `mutmut results` lists the survivors,
+# `mutmut show <name>` one of them.
 mutate: install
 	$(VENV)/bin/mutmut run --max-children 2
 	$(PY) bench/mutation_scores.py --markdown
