@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # Stages run `python stages/...`: the venv must come first on PATH for dvc to find it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install data browser repro test test-slow lint bench mutate clean
+.PHONY: install data browser repro test test-slow lint bench mutate dvc-yaml clean
 
 install: $(VENV)/.installed
 
@@ -45,8 +45,8 @@ test-slow: install browser
 	$(PY) -m pytest -m slow -q
 
 lint: install
-	$(VENV)/bin/ruff check src stages tests bench
-	$(VENV)/bin/ruff format --check src stages tests bench
+	$(VENV)/bin/ruff check src stages tests bench tools
+	$(VENV)/bin/ruff format --check src stages tests bench tools
 
 bench: install data
 	$(VENV)/bin/dvc repro prepare
@@ -60,6 +60,11 @@ bench: install data
 mutate: install
 	$(VENV)/bin/mutmut run --max-children 2
 	$(PY) bench/mutation_scores.py --markdown
+
+# dvc.yaml's generated parts: each stage's code deps (what its script imports), artifacts: and plots: (the tasks and
+# seeds of params.yaml). tests/test_dvc_yaml.py fails until this has been run after such a change.
+dvc-yaml: install
+	$(PY) tools/dvc_yaml.py
 
 clean:
 	rm -rf $(VENV)

@@ -10,8 +10,8 @@ import would rerun the stage for nothing). Data and model deps are not checked h
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
-import json
 import os
 import posixpath
 import re
@@ -25,34 +25,18 @@ import pytest
 import yaml
 from conftest import ROOT
 
-CODE_DIRS = ("src", "stages")
 VALIDATE_OUT = "data/validated.txt"
 
-# Imports each stage script as `python stages/<name>.py` would run it (sys.path[0] is the script's folder), without
-# running main(), and prints, per script, the absolute file of every module then loaded. One interpreter serves all
-# scripts: before each one it forgets every module of the project (by file, and the `mtbert` package with its
-# namespace packages), so each script imports the project's code afresh, as in a new process; only third-party
-# modules (torch, transformers: seconds to import) stay loaded.
-_PROBE = """
-import json, os, runpy, sys
-code_dirs = [os.path.join(os.getcwd(), d) + os.sep for d in ("src", "stages")]
-def ours(name, module):
-    file = getattr(module, "__file__", None)
-    in_code = isinstance(file, str) and file.startswith(tuple(code_dirs))
-    return in_code or name == "mtbert" or name.startswith("mtbert.")
-loaded = {}
-for script in sys.argv[1:]:
-    for name, module in list(sys.modules.items()):
-        if ours(name, module):
-            del sys.modules[name]
-    path = os.path.abspath(script)
-    sys.path[0] = os.path.dirname(path)
-    sys.argv = [path]
-    runpy.run_path(path, run_name="not_main")
-    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
-    loaded[script] = sorted(f for f in files if isinstance(f, str) and os.path.isabs(f))
-print(json.dumps(loaded))
-"""
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("dvc_yaml_tool", ROOT / "tools" / "dvc_yaml.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = _load_tool()  # tools/dvc_yaml.py: `make dvc-yaml`, which writes the generated parts of dvc.yaml
+CODE_DIRS = TOOL.CODE_DIRS
 
 _VAR = re.compile(r"\$\{\s*([^}\s]+)\s*\}")
 
@@ -118,18 +102,7 @@ def _script(cmd: str) -> str:
 
 def _loaded_code(scripts: set[str]) -> dict[str, set[str]]:
     """Per script, the files under src/ and stages/ (relative to the repo) that importing it loads."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    probe = subprocess.run(
-        [sys.executable, "-c", _PROBE, *sorted(scripts)], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert probe.returncode == 0, f"importing the stage scripts failed:\n{probe.stderr}"
-    loaded = {}
-    for script, files in json.loads(probe.stdout.splitlines()[-1]).items():
-        paths = {Path(f).resolve() for f in files}
-        loaded[script] = {
-            p.relative_to(ROOT).as_posix() for p in paths if any(p.is_relative_to(ROOT / d) for d in CODE_DIRS)
-        }
-    return loaded
+    return TOOL.loaded_code(scripts, ROOT)
 
 
 def _covers(dep: str, path: str) -> bool:
@@ -142,7 +115,7 @@ def _code_deps(stage: dict) -> list[str]:
 
 
 def _modules_under(folder: str) -> set[str]:
-    return {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts}
+    return TOOL.modules_under(folder, ROOT)
 
 
 def test_every_stage_depends_on_exactly_the_code_it_imports(stages):
@@ -165,6 +138,67 @@ def test_every_stage_depends_on_exactly_the_code_it_imports(stages):
             problems.append("\n".join(lines))
     if problems:
         pytest.fail("dvc.yaml code deps differ from what each stage imports:\n" + "\n".join(problems), pytrace=False)
+
+
+def test_dvc_yaml_is_what_make_dvc_yaml_writes(stages):
+    """The generated parts (code deps, artifacts, plots) are up to date: ``make dvc-yaml`` would change nothing."""
+    from mtbert.config import load_config
+
+    text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    loaded = _loaded_code({_script(stage["cmd"]) for stage in stages.values()})
+    new = TOOL.render(text, load_config(ROOT / "params.yaml"), loaded, ROOT)
+    assert new == text, "dvc.yaml differs from what `make dvc-yaml` writes: run it and review the change"
+
+
+def test_make_dvc_yaml_writes_each_stages_imports_and_the_tasks_curves(tmp_path):
+    """The generator itself: a stage that imports one more module gets it as a dep; a folder whose every module is
+    loaded is one dep; a fourth task gets its artifacts and curves; hand-written lines stay as they are."""
+    from mtbert.config import config_from_dict
+
+    (tmp_path / "src/pkg/sub").mkdir(parents=True)
+    for name in ("a.py", "b.py", "sub/x.py", "sub/y.py"):
+        (tmp_path / "src/pkg" / name).write_text("")
+    (tmp_path / "stages").mkdir()
+    text = "stages:\n  s:\n    cmd: python stages/s.py\n    deps:\n      - data/in\n      - src/pkg/a.py  \n"
+    text += "      - ${data.prepared_dir}\n    outs:\n      - out   # kept\n" + TOOL.TAIL_MARK + "\nold\n"
+    loaded = {"stages/s.py": {"stages/_r.py", "src/pkg/a.py", "src/pkg/b.py", "src/pkg/sub/x.py", "src/pkg/sub/y.py"}}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["tasks"] = [*params["tasks"], "sst2"]
+    params["task_defs"]["sst2"] = {
+        **params["task_defs"]["sst"],
+        "class_names": [],
+        "label": {"column": "s", "min": 0, "max": 1},
+    }
+    for key in ("heads", "task_ratio", "multipliers", "loss_weights"):
+        section = "model" if key == "heads" else "train"
+        params[section][key]["sst2"] = params[section][key]["sst"]
+    params["finetune"]["seeds"], params["ensemble"]["members"] = [7], ["finetune-7"]
+    out = TOOL.render(text, config_from_dict(params), loaded, tmp_path).splitlines()
+    deps = out[out.index("    deps:") + 1 : out.index("    outs:")]
+    assert deps == [
+        "      - data/in",
+        "      - stages/s.py",
+        "      - stages/_r.py",
+        "      - src/pkg/a.py",
+        "      - src/pkg/b.py",
+        "      - src/pkg/sub",
+        "      - ${data.prepared_dir}",
+    ]
+    assert "      - out   # kept" in out and "old" not in out
+    tail = yaml.safe_load("\n".join(out[out.index("artifacts:") :]))
+    assert sorted(tail["artifacts"]) == [
+        "multitask",
+        "para-finetune-7",
+        "sst-finetune-7",
+        "sst2-finetune-7",
+        "sts-finetune-7",
+    ]
+    assert tail["artifacts"]["sst2-finetune-7"]["path"] == "models/finetune-7/sst2"
+    curves = {title: plot["y"] for entry in tail["plots"] for title, plot in entry.items()}
+    assert curves["finetune sst2 dev sst2_acc"] == {"dvclive/finetune-7/sst2/plots/metrics/sst2_acc.tsv": "sst2_acc"}
+    assert (
+        "dvclive/pretrain/plots/metrics/steps/grad/cos_sts_sst2.tsv" in curves["pretrain gradient cosine per task pair"]
+    )
 
 
 def test_stage_names_match_dvc(stages):
