@@ -80,6 +80,7 @@ def test_hf_export_reproduces_every_head_and_carries_the_runs_metrics(saved, tmp
     assert "| sst_acc | 0.2500 |" in card and "| overall | 0.4000 |" in card and "loss_sst" not in card
     digest = hashlib.sha256(b"tasks: [sst, para, sts]\n").hexdigest()
     assert f"`{digest}`" in card and card.startswith("---\nlibrary_name: transformers\n")
+    assert "on the tasks it was trained on (sst, para, sts)" in card  # the intended use names the model's own tasks
 
 
 def test_sentence_transformers_export_gives_the_sts_score_from_the_cosine(saved, tmp_path):

@@ -165,13 +165,16 @@ def model_card(fmt: str, folder: str, heads: dict, source: str, metrics: dict | 
                 f"prediction = clamp({entry['scale']} · {clip}, {entry['low']}, {entry['high']})."
             ]
     lines += ["This code reproduces mtbert's predictions from this folder alone:", "", "```python"]
-    lines += [usage_code(fmt, folder, heads).rstrip(), "```", "", "## Intended use and limits", "", _LIMITS, ""]
+    lines += [usage_code(fmt, folder, heads).rstrip(), "```", "", "## Intended use and limits", "", limits(tasks), ""]
     return "\n".join(lines)
 
 
-_LIMITS = (
-    "Research use: comparing multi-task training methods on the CS224N tasks (SST-5 sentiment, Quora paraphrase, "
-    "STS-B similarity). English only, sentences of movie reviews, Quora questions and news/captions; a model "
-    "fine-tuned for one task predicts only that task. The dev metrics above are on the CS224N dev splits; they say "
-    "nothing about other domains. The encoder inherits the biases of its pretrained model and training data."
-)
+def limits(tasks: str) -> str:
+    """The card's intended use and limits for a model of ``tasks`` (their names, comma-separated)."""
+    return (
+        f"Research use: comparing multi-task training methods on the tasks it was trained on ({tasks}). Its language "
+        "and domains are those of its training files (mtbert's defaults, the CS224N tasks sst, para and sts: English "
+        "movie-review sentences, Quora questions, news and caption pairs); a model fine-tuned for one task predicts "
+        "only that task. The dev metrics above are on the tasks' dev files; they say nothing about other domains. The "
+        "encoder inherits the biases of its pretrained model and training data."
+    )
