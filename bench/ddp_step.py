@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -48,7 +47,7 @@ def worker(rank: int, args: argparse.Namespace, init: str) -> None:
     cfg = load_config("params.yaml")
     cfg = replace(cfg, train=replace(cfg.train, device="cpu", grad=args.grad, grad_options={}, batch_size=args.batch))
     recipe = Recipe.pretrain(cfg)
-    data = load_training_data(Path(cfg.data.prepared_dir), cfg.task_specs(recipe.tasks), cfg.model.max_length)
+    data = load_training_data(cfg.artifacts().prepared, cfg.task_specs(recipe.tasks), cfg.model.max_length)
     trainer = Trainer(build_model(cfg.model, cfg.task_specs(), seed=0), recipe, data, group)
     group.broadcast_module(trainer.model)
     plan = trainer.sampler.epoch(0)

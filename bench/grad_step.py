@@ -13,7 +13,6 @@ import argparse
 import statistics
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import transformers
@@ -40,7 +39,7 @@ def main() -> None:
 
     cfg = load_config("params.yaml")
     cfg = replace(cfg, train=replace(cfg.train, device=args.device))
-    data = load_training_data(Path(cfg.data.prepared_dir), cfg.task_specs(), cfg.model.max_length)
+    data = load_training_data(cfg.artifacts().prepared, cfg.task_specs(), cfg.model.max_length)
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
     plan = [(name, torch.randperm(n, generator=generator)[: args.batch].numpy()) for name, n in data.sizes().items()]

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import transformers
 
-from mtbert.artifacts import Artifacts
 from mtbert.combine import RULES
 from mtbert.config import load_config
 from mtbert.devices import pick_device
@@ -59,11 +58,11 @@ def members_of_run(
     cfg = dataclasses.replace(cfg, finetune=loop)
     recipe = Recipe.finetune(cfg, task, seed)
     (spec,) = cfg.task_specs([task])
-    data = load_training_data(Path(cfg.data.prepared_dir), [spec], cfg.model.max_length)
+    data = load_training_data(cfg.artifacts().prepared, [spec], cfg.model.max_length)
     if start == "embedded":  # no stage 1: the pretrained encoder of model.name, a fresh head
         model = build_model(cfg.model, [spec], seed)
     else:
-        model = for_finetuning(load_model(Artifacts().multitask_model), cfg.model, spec, seed)
+        model = for_finetuning(load_model(cfg.artifacts().multitask_model), cfg.model, spec, seed)
     trainer = Trainer(model, recipe, data)
     snapshots: list[dict] = []
     start = time.perf_counter()
@@ -73,7 +72,7 @@ def members_of_run(
 
 
 def dev_predictions(cfg, model, spec, states: list[dict]) -> list:  # type: ignore[no-untyped-def]
-    prepared = Path(cfg.data.prepared_dir)
+    prepared = cfg.artifacts().prepared
     data, special, device = load_prepared(prepared, spec.name, "dev"), load_special(prepared), pick_device("cpu")
     out = []
     for state in states:

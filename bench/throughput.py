@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import transformers
@@ -54,7 +53,7 @@ def main() -> None:
     device = torch.device(args.device)
     cfg = load_config("params.yaml")
     cfg = replace(cfg, train=replace(cfg.train, grad="sum", grad_options={}, device=args.device))
-    data = load_training_data(Path(cfg.data.prepared_dir), cfg.task_specs(), cfg.model.max_length)
+    data = load_training_data(cfg.artifacts().prepared, cfg.task_specs(), cfg.model.max_length)
     model = build_model(cfg.model, cfg.task_specs(), seed=0)
     # FLOPs per token: 2 per weight in the forward pass and 4 in the backward, embeddings excluded (lookups).
     dense = sum(p.numel() for n, p in model.encoder.named_parameters() if "embeddings" not in n)

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import transformers
 
-from mtbert.artifacts import Artifacts
 from mtbert.checks import check_machine
 from mtbert.config import Config, DistConfig, load_config
 from mtbert.errors import ConfigError, DataError
 from mtbert.files import write_text_atomic
 
 PARAMS = "params.yaml"
-ARTIFACTS = Artifacts()
 
 
 Argument = tuple[str, Callable[[Config, str], object]]  # a stage argument's name and its parser

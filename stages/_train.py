@@ -13,9 +13,8 @@ import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-from _runner import ARTIFACTS
-
 from dvclive import Live
+from mtbert.artifacts import Artifacts
 from mtbert.checkpoint import Checkpointer
 from mtbert.devices import pick_device
 from mtbert.distributed import Group, join, leave
@@ -52,17 +51,19 @@ def die_with_launcher() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def train(model: MultiTaskModel, recipe: Recipe, data: TrainingData, run_name: str, key: str) -> TrainResult | None:
+def train(
+    model: MultiTaskModel, recipe: Recipe, data: TrainingData, paths: Artifacts, run_name: str, key: str
+) -> TrainResult | None:
     """Train (resuming a killed run of the same key), logging each epoch to dvclive and stdout; the checkpoints are
     removed once the run has finished. None on the processes other than rank 0, which write nothing."""
     group = process_group(recipe.loop.device)
     try:
-        checkpoints = Checkpointer(ARTIFACTS.checkpoints(run_name), key)
+        checkpoints = Checkpointer(paths.checkpoints(run_name), key)
         trainer = Trainer(model, recipe, data, group, progress=sys.stderr.isatty())
         if not group.main:
             trainer.fit(checkpoints)
             return None
-        with Live(str(ARTIFACTS.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
+        with Live(str(paths.live(run_name)), dvcyaml=None, save_dvc_exp=False) as live:
             steps = trainer.sampler.steps
 
             def log(epoch: int, metrics: dict[str, float]) -> None:

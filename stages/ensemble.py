@@ -4,9 +4,7 @@
 forward selection on dev. The choice is written to ``predictions/ensemble/members.json`` and printed.
 """
 
-from pathlib import Path
-
-from _runner import ARTIFACTS, run, write_json
+from _runner import run, write_json
 
 from mtbert.config import Config
 from mtbert.ensemble import Predictions, align, ensemble_task, read_predictions
@@ -18,9 +16,10 @@ from mtbert.tasks import TaskSpec, overall_score
 
 def read_members(cfg: Config, spec: TaskSpec, split: str) -> tuple[Predictions, list]:
     """Every candidate's predictions of ``split``, aligned and checked against the prepared ids; and the labels."""
-    files = {m: ARTIFACTS.member_predictions(m, spec.name, split) for m in cfg.ensemble.members}
+    paths = cfg.artifacts()
+    files = {m: paths.member_predictions(m, spec.name, split) for m in cfg.ensemble.members}
     members = align({m: read_predictions(p, spec.prediction_is_int, spec.classes) for m, p in files.items()}, files)
-    expected = load_prepared(Path(cfg.data.prepared_dir), spec.name, split)
+    expected = load_prepared(paths.prepared, spec.name, split)
     if members.ids != expected.ids:
         problem = f"ids differ from the prepared {spec.name} {split} data (stale predictions? rerun predict)"
         raise DataError.at(next(iter(files.values())), problem=problem)
@@ -29,6 +28,7 @@ def read_members(cfg: Config, spec: TaskSpec, split: str) -> tuple[Predictions, 
 
 def main(cfg: Config) -> None:
     tasks = cfg.task_specs()
+    paths = cfg.artifacts()
     candidates = list(cfg.ensemble.members)
     scores: dict[str, dict[str, float]] = {name: {} for name in [*candidates, "ensemble"]}
     selection = {}
@@ -36,8 +36,8 @@ def main(cfg: Config) -> None:
         rule, key = cfg.ensemble_rule(spec.name), f"{spec.name}_{spec.metric_name}"
         (dev, labels), (test, _) = read_members(cfg, spec, "dev"), read_members(cfg, spec, "test")
         result = ensemble_task(rule, cfg.ensemble.select, dev, test, labels, spec.metric)
-        write_predictions(ARTIFACTS.ensemble_predictions(spec.name, "dev"), dev.ids, result.dev, spec)
-        write_predictions(ARTIFACTS.ensemble_predictions(spec.name, "test"), test.ids, result.test, spec)
+        write_predictions(paths.ensemble_predictions(spec.name, "dev"), dev.ids, result.dev, spec)
+        write_predictions(paths.ensemble_predictions(spec.name, "test"), test.ids, result.test, spec)
         for i, name in enumerate(candidates):
             scores[name][key] = spec.metric(dev.values[i], labels)
         scores["ensemble"][key] = spec.metric(result.dev, labels)
@@ -48,8 +48,8 @@ def main(cfg: Config) -> None:
     if cfg.ensemble.select == "greedy":
         chosen = "; ".join(f"{t}: {', '.join(s['members'])}" for t, s in selection.items())
         print(f"greedy selection on dev (so the ensemble's dev score is optimistic): {chosen}")
-    write_json(ARTIFACTS.ensemble_selection(), {"select": cfg.ensemble.select, "tasks": selection})
-    write_json(ARTIFACTS.metrics("ensemble"), scores)
+    write_json(paths.ensemble_selection(), {"select": cfg.ensemble.select, "tasks": selection})
+    write_json(paths.metrics("ensemble"), scores)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ Writes ``models/finetune-<seed>/<task>``: with the other tasks' models of that s
 ``finetune-<seed>``.
 """
 
-from pathlib import Path
-
-from _runner import ARTIFACTS, one_of, run, write_json
+from _runner import one_of, run, write_json
 from _train import run_key, train
 
 from mtbert.artifacts import finetune_run
@@ -19,14 +17,15 @@ from mtbert.recipe import Recipe
 def main(cfg: Config, task: str, seed: int) -> None:
     recipe = Recipe.finetune(cfg, task, seed)
     (spec,) = cfg.task_specs([task])
-    data = load_training_data(Path(cfg.data.prepared_dir), [spec], cfg.model.max_length)
-    model = for_finetuning(load_model(ARTIFACTS.multitask_model), cfg.model, spec, seed)
-    key = run_key(recipe, cfg.model, files=[ARTIFACTS.multitask_model / "model.safetensors"])
-    result = train(model, recipe, data, finetune_run(task, seed), key)
+    paths = cfg.artifacts()
+    data = load_training_data(paths.prepared, [spec], cfg.model.max_length)
+    model = for_finetuning(load_model(paths.multitask_model), cfg.model, spec, seed)
+    key = run_key(recipe, cfg.model, files=[paths.multitask_model / "model.safetensors"])
+    result = train(model, recipe, data, paths, finetune_run(task, seed), key)
     if result is None:  # not rank 0: that process writes
         return
-    model.save(ARTIFACTS.finetune_model(task, seed), cfg.model.name, cfg.model.max_length)
-    write_json(ARTIFACTS.finetune_metrics(task, seed), {"best_epoch": result.best_epoch, **result.best_metrics})
+    model.save(paths.finetune_model(task, seed), cfg.model.name, cfg.model.max_length)
+    write_json(paths.finetune_metrics(task, seed), {"best_epoch": result.best_epoch, **result.best_metrics})
 
 
 if __name__ == "__main__":

@@ -6,9 +6,8 @@ task's fine-tuned model of that seed.
 """
 
 import sys
-from pathlib import Path
 
-from _runner import ARTIFACTS, one_of, run
+from _runner import one_of, run
 
 from mtbert.config import Config
 from mtbert.devices import pick_device
@@ -18,12 +17,13 @@ from mtbert.prepare import load_prepared, load_special
 
 
 def main(cfg: Config, member: str) -> None:
-    prepared = Path(cfg.data.prepared_dir)
+    paths = cfg.artifacts()
+    prepared = paths.prepared
     special = load_special(prepared)
     device = pick_device(cfg.predict.device)
     models = {}
     for task in cfg.tasks:
-        folder = ARTIFACTS.member_model(member, task)
+        folder = paths.member_model(member, task)
         if folder not in models:  # the multitask member predicts every task with one model
             models[folder] = load_model(folder).to(device)
         model = models[folder]
@@ -41,7 +41,7 @@ def main(cfg: Config, member: str) -> None:
                 cfg.predict.precision,
                 progress=sys.stderr.isatty(),
             )
-            path = ARTIFACTS.member_predictions(member, task, split)
+            path = paths.member_predictions(member, task, split)
             write_predictions(path, data.ids, out.values, spec, out.probabilities)
 
 

@@ -1,9 +1,8 @@
 """Stage ``prepare``: validate the raw CSVs, tokenize once, cache token ids; report skipped rows."""
 
 import sys
-from pathlib import Path
 
-from _runner import ARTIFACTS, run, write_json
+from _runner import run, write_json
 
 from mtbert.config import Config
 from mtbert.prepare import prepare
@@ -11,11 +10,12 @@ from mtbert.pretrained import load_tokenizer
 
 
 def main(cfg: Config) -> None:
+    paths = cfg.artifacts()
     tokenizer = load_tokenizer(cfg.model.name)
     report = prepare(
         cfg.task_specs(),
-        Path(cfg.data.raw_dir),
-        Path(cfg.data.prepared_dir),
+        paths.raw,
+        paths.prepared,
         tokenizer,
         cfg.data.on_malformed,
         progress=sys.stderr.isatty(),
@@ -23,7 +23,7 @@ def main(cfg: Config) -> None:
     for line in report["skipped_rows"]:
         print(f"skipped {line}")
     print(f"prepared {sum(report['rows'].values())} rows, skipped {report['skipped_total']} malformed rows")
-    write_json(ARTIFACTS.metrics("prepare"), report)
+    write_json(paths.metrics("prepare"), report)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,12 @@ sentences) and the training runs' dvclive curves; uses no network.
 
 from pathlib import Path
 
-from _runner import ARTIFACTS, run
+from _runner import run
 
 from mtbert.artifacts import finetune_member, finetune_run
 from mtbert.config import Config
 from mtbert.report.build import ReportInputs, write_report
 from mtbert.report.sources import load_task_dev, read_curves, read_metrics
-
-CURVES = Path("plots") / "metrics"  # where dvclive writes a run's curves (gradient statistics under grad/)
-STEPS = CURVES / "steps"  # the per-step curves (every log_every steps), as stages/_train.py logs them
 
 
 def read_step_curves(folder: Path) -> dict:
@@ -28,21 +25,22 @@ def read_step_curves(folder: Path) -> dict:
 
 
 def main(cfg: Config) -> None:
+    paths = cfg.artifacts()
     tasks = []
     for spec in cfg.task_specs():
         name = spec.name
-        files = {m: ARTIFACTS.member_predictions(m, name, "dev") for m in cfg.ensemble.members}
-        raw = Path(cfg.data.raw_dir) / spec.file_name("dev")
-        ensemble = ARTIFACTS.ensemble_predictions(name, "dev")
+        files = {m: paths.member_predictions(m, name, "dev") for m in cfg.ensemble.members}
+        raw = paths.raw / spec.file_name("dev")
+        ensemble = paths.ensemble_predictions(name, "dev")
         tasks.append(load_task_dev(spec, raw, files, ensemble, cfg.data.on_malformed))
-    metrics = ARTIFACTS.metrics("ensemble")
-    pretrain = ARTIFACTS.live("pretrain") / CURVES
+    metrics = paths.metrics("ensemble")
+    pretrain = paths.curves("pretrain")
     finetune = {
-        t: {finetune_member(s): read_curves(ARTIFACTS.live(finetune_run(t, s)) / CURVES) for s in cfg.finetune.seeds}
+        t: {finetune_member(s): read_curves(paths.curves(finetune_run(t, s))) for s in cfg.finetune.seeds}
         for t in cfg.tasks
     }
     runs = ["pretrain", *(finetune_run(t, s) for t in cfg.tasks for s in cfg.finetune.seeds)]
-    steps = {run: read_step_curves(ARTIFACTS.live(run) / STEPS) for run in runs}
+    steps = {run: read_step_curves(paths.step_curves(run)) for run in runs}
     inputs = ReportInputs(
         tasks=tasks,
         recorded=read_metrics(metrics),
@@ -52,7 +50,7 @@ def main(cfg: Config) -> None:
         finetune=finetune,
         steps=steps,
     )
-    page = write_report(ARTIFACTS.report, inputs, cfg.report.errors, cfg.report.bootstrap, cfg.report.seed)
+    page = write_report(paths.report, inputs, cfg.report.errors, cfg.report.bootstrap, cfg.report.seed)
     print(f"report: {page} (open it in a browser; it loads nothing from the network)")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,23 @@ def test_predictions_metrics_logs_and_checkpoints():
     assert art.live(finetune_run("para", 2)) == Path("dvclive/finetune-2/para")
     assert art.checkpoints(finetune_run("para", 2)) == Path("checkpoints/finetune-2-para")
     assert art.checkpoints("pretrain") == Path("checkpoints/pretrain")
+
+
+def test_the_data_folders_and_curves_of_a_run_come_from_its_params(tmp_path):
+    from mtbert.config import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "params.yaml")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, raw_dir="/data/cs224n", prepared_dir="cache"))
+    art = cfg.artifacts(Path("root"))
+    assert art.raw == Path("/data/cs224n") and art.prepared == Path("root/cache")  # an absolute folder stays so
+    assert art.multitask_model == Path("root/models/multitask")
+    assert art.curves("pretrain") == Path("root/dvclive/pretrain/plots/metrics")
+    assert art.step_curves(finetune_run("sts", 1)) == Path("root/dvclive/finetune-1/sts/plots/metrics/steps")
+
+
+def test_stages_take_every_path_from_the_runs_artifacts():
+    """One way in: a stage script names no folder of its own and reads no data folder from the params directly."""
+    for script in sorted((Path(__file__).parents[1] / "stages").glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        for pattern in (r"cfg\.data\.\w+_dir", r"Path\(\s*[\"']", r"[\"'](models|predictions|metrics|dvclive)/"):
+            assert not re.search(pattern, text), f"{script.name}: {pattern} (take the path from cfg.artifacts())"

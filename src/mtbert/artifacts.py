@@ -3,6 +3,8 @@
 Each ensemble member's models lie under one folder named after it, so ``predict@<member>`` depends on exactly its
 own models::
 
+    data/raw/, data/prepared/             the CS224N files and their tokenized cache (params data.raw_dir and
+                                          data.prepared_dir choose them: :meth:`mtbert.config.Config.artifacts`)
     data/validated.txt                    the validate stage's mark (constant text)
     models/multitask/                     member "multitask": the pretrained model, one head per task
     models/finetune-<seed>/<task>/        member "finetune-<seed>": one fine-tuned model per task
@@ -10,11 +12,12 @@ own models::
     predictions/ensemble/<task>-<split>.csv, predictions/ensemble/members.json
     predictions/<task>-<split>-output.csv the ensemble's predictions in the CS224N leaderboard format
     metrics/{prepare,pretrain,ensemble}.json, metrics/finetune-<seed>/<task>.json
-    dvclive/pretrain, dvclive/finetune-<seed>/<task>
+    dvclive/pretrain, dvclive/finetune-<seed>/<task>   curves under plots/metrics/ (per step: steps/)
     reports/index.html                    the report page, its PNGs and errors-<task>.csv beside it
     checkpoints/<run>/                    resumable state, outside DVC's outputs (deleted when a stage succeeds)
 
-Paths are relative to a project root (the working directory of ``dvc repro`` by default).
+Paths are relative to a project root (the working directory of ``dvc repro`` by default). Every stage takes every
+path it reads or writes from one :class:`Artifacts`, built from its params by :meth:`mtbert.config.Config.artifacts`.
 """
 
 from __future__ import annotations
@@ -38,9 +41,22 @@ def member_names(seeds: tuple[int, ...] | list[int]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """The pipeline's file layout under ``root``."""
+    """The pipeline's file layout under ``root``; ``raw_dir`` and ``prepared_dir`` (relative to ``root``, or
+    absolute) are the data folders the params name."""
 
     root: Path = Path()
+    raw_dir: Path = Path("data/raw")
+    prepared_dir: Path = Path("data/prepared")
+
+    @property
+    def raw(self) -> Path:
+        """The folder of the raw task files (each task's ``files`` of ``task_defs``)."""
+        return self.root / self.raw_dir
+
+    @property
+    def prepared(self) -> Path:
+        """The tokenized cache the ``prepare`` stage writes and training and prediction read."""
+        return self.root / self.prepared_dir
 
     @property
     def validated(self) -> Path:
@@ -86,6 +102,15 @@ class Artifacts:
     def live(self, run: str) -> Path:
         """The dvclive folder of a training run (``pretrain`` or ``finetune-<seed>/<task>``)."""
         return self.root / "dvclive" / run
+
+    def curves(self, run: str) -> Path:
+        """Where dvclive writes a run's curves: the dev metrics at each epoch's end (gradient statistics under
+        ``grad/``)."""
+        return self.live(run) / "plots" / "metrics"
+
+    def step_curves(self, run: str) -> Path:
+        """A run's per-step curves (every ``log_every`` steps), as ``stages/_train.py`` logs them under ``steps/``."""
+        return self.curves(run) / "steps"
 
     @property
     def report(self) -> Path:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from mtbert._typed import build, prefixed
-from mtbert.artifacts import member_names
+from mtbert.artifacts import Artifacts, member_names
 from mtbert.errors import ConfigError
 from mtbert.heads import check_dropout
 from mtbert.pals import check_pal_size
@@ -296,6 +296,10 @@ class Config:
 
     def ensemble_rule(self, task: str) -> str:
         return self.ensemble.rules.get(task, self.task_defs[task].rules[0])
+
+    def artifacts(self, root: Path = Path()) -> Artifacts:
+        """Where this run's files lie under ``root``: the fixed layout and the data folders of ``data``."""
+        return Artifacts(root, Path(self.data.raw_dir), Path(self.data.prepared_dir))
 
     def task_specs(self, names: tuple[str, ...] | list[str] | None = None) -> list[TaskSpec]:
         """The :class:`~mtbert.tasks.TaskSpec` of ``names`` (default: every task) with the heads of ``model.heads``."""

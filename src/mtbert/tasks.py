@@ -13,8 +13,10 @@ and the report use. A new task is a new entry of ``task_defs``; a new kind is a 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -152,6 +154,12 @@ KINDS: dict[str, Kind] = {
 }
 
 
+@functools.cache
+def _losses(kind: str, low: float, high: float) -> Mapping[str, LossFn]:
+    """The losses of a task of ``kind`` with labels in [low, high], built once (read at every training step)."""
+    return MappingProxyType(KINDS[kind].losses(low, high))
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task ready to train and predict: its name, its definition and the chosen head.
@@ -208,8 +216,8 @@ class TaskSpec:
         return self.classes if self.kind.output_per_class else 1
 
     @property
-    def losses(self) -> dict[str, LossFn]:
-        return self.kind.losses(self.definition.label.min, self.definition.label.max)
+    def losses(self) -> Mapping[str, LossFn]:
+        return _losses(self.definition.kind, self.definition.label.min, self.definition.label.max)
 
     @property
     def loss(self) -> LossFn:
