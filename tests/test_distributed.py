@@ -34,6 +34,9 @@ CASES = {
     # Loss-weighting with state: the weights come from the global batch's losses (uneven shards), heads weighted too
     "famo": {"grad": "famo", "batch_size": 3, "grad_options": {"lr": 0.5}},
     "nashmtl": {"grad": "nashmtl", "batch_size": 4},
+    # One task per step (sst, sst, para, sts): the other heads get no gradient on any rank, so the optimizer must skip
+    # them as one process does (given zero gradients, AdamW would move them by momentum and weight decay)
+    "sequential": {"grad": "sum", "batch_size": 4, "sampling": "sequential"},
 }
 
 
