@@ -1,13 +1,14 @@
 """GradVac (Wang et al., ICLR 2021, Algorithm 1) properties."""
 
 import math
+import re
 
 import pytest
 import torch
 from torchjd.aggregation import GradVac as TorchJDGradVac
 
 from mtbert.aggregators import GradVac, PCGrad
-from mtbert.aggregators._base import draw_orders
+from mtbert.aggregators._base import NonFiniteJacobian, draw_orders
 
 
 def reference_gradvac(
@@ -211,13 +212,15 @@ def test_reset_zeroes_targets_and_reseeds() -> None:
 
 
 def test_grouping_needs_bind_and_matching_columns() -> None:
-    with pytest.raises(RuntimeError, match="bind"):
+    needs_bind = "GradVac(group='layer') needs the parameter layout: call bind(layout, n_tasks) before the first step."
+    with pytest.raises(RuntimeError, match=f"^{re.escape(needs_bind)}$"):
         GradVac(group="layer")(random_J(0))
     agg = GradVac(group="tensor")
     agg.bind(LAYOUT, 3)
     with pytest.raises(ValueError, match="columns"):
         agg(random_J(0, n_columns=N_COLUMNS + 1))
-    with pytest.raises(ValueError, match="rows"):
+    rows = "J has 2 rows but GradVac's targets are for 3 tasks (call bind() with the right n_tasks, or reset())."
+    with pytest.raises(ValueError, match=f"^{re.escape(rows)}$"):
         agg(random_J(0, n_tasks=2, n_columns=N_COLUMNS))
 
 
@@ -282,3 +285,76 @@ def test_an_orthogonal_pair_at_its_target_is_not_corrected() -> None:
     J = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
     torch.testing.assert_close(agg(J), torch.tensor([1.0, 2.0], dtype=torch.float64))
     assert agg.last_stats["corrections"].tolist() == [[0, 0], [0, 0]]
+
+
+def test_unbound_all_grouping_has_one_group_named_all_from_its_first_step() -> None:
+    """Unbound, ``group="all"`` has no groups until its first step, then the same single group as a bound one."""
+    agg = GradVac()
+    assert agg.group_names == [] and agg.targets is None
+    agg(random_J(0))
+    bound = GradVac()
+    bound.bind(LAYOUT, 3)
+    assert agg.group_names == bound.group_names == ["all"]
+
+
+def test_corrections_and_targets_mean_are_summed_and_averaged_over_groups() -> None:
+    """Three groups of two columns, zero targets (the first step is PCGrad in each group), computed by hand: groups
+    ``a`` and ``c`` conflict (cos -1/√2 and -2/√5), group ``b`` does not (cos 0.8)."""
+    beta = 0.5
+    agg = GradVac(beta=beta, group="tensor")
+    agg.bind([("a", 2), ("b", 2), ("c", 2)], 2)
+    J = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0], [-1.0, 1.0, 0.8, 0.6, 1.0, -2.0]], dtype=torch.float64)
+    out = agg(J)
+    # a: g0 + 0.5 g1, g1 + g0; b: unchanged; c: g0 + 0.4 g1, g1 + 2 g0.
+    torch.testing.assert_close(out, torch.tensor([0.5, 1.5, 1.8, 0.6, 1.4, 0.2], dtype=torch.float64))
+    torch.testing.assert_close(
+        agg.last_stats["group_weights"], torch.tensor([[2.0, 1.5], [1.0, 1.0], [3.0, 1.4]], dtype=torch.float64)
+    )
+    corrections = agg.last_stats["corrections"]
+    assert corrections.dtype == torch.int64 and corrections.tolist() == [[0, 2], [2, 0]]
+    cosines = torch.tensor([-1 / math.sqrt(2), 0.8, -2 / math.sqrt(5)], dtype=torch.float64)
+    expected_targets = beta * cosines[:, None, None] * (1 - torch.eye(2, dtype=torch.float64))
+    assert agg.targets is not None
+    torch.testing.assert_close(agg.targets, expected_targets)
+    torch.testing.assert_close(agg.last_stats["targets_mean"], expected_targets.mean(dim=0))
+
+
+@pytest.mark.parametrize("group", ["all", "layer"])
+def test_a_non_finite_row_is_named(group: str) -> None:
+    agg = GradVac(group=group)
+    agg.bind(LAYOUT, 3)
+    J = random_J(0, n_columns=N_COLUMNS)
+    J[2, N_COLUMNS - 1] = float("nan")  # the pooler's column: the last group of "layer"
+    with pytest.raises(NonFiniteJacobian) as info:
+        agg(J)
+    assert info.value.rows == [2]
+
+
+def test_parameters_of_size_zero_give_an_empty_direction() -> None:
+    """A layout whose tensors are all empty: ``J`` has no columns, the direction is empty and nothing is corrected."""
+    agg = GradVac(beta=0.5, group="tensor")
+    agg.bind([("a.weight", 0)], 2)
+    out = agg(torch.zeros(2, 0, dtype=torch.float64))
+    assert out.shape == (0,)
+    assert agg.last_stats["corrections"].tolist() == [[0, 0], [0, 0]]
+    assert agg.targets is not None and not agg.targets.any()
+
+
+@pytest.mark.parametrize(
+    ("layout", "k"), [([("a.layer.0.w", 0), ("pooler.w", 3)], 1), ([("pooler.w", 3), ("a.layer.0.w", 0)], 0)]
+)
+def test_a_group_of_empty_tensors_beside_one_group_covering_every_column(layout: list, k: int) -> None:
+    """A group whose tensors are all empty has no columns (a zero Gramian, weights 1, targets 0) beside a group that
+    covers every column: that group is GradVac itself (it crashed with an IndexError before 2026-12-07)."""
+    agg = GradVac(beta=0.5, group="layer", seed=1)
+    agg.bind(layout, 3)
+    J = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [0.0, -1.0, 1.0]], dtype=torch.float64)
+    out = agg(J)
+    assert agg.last_stats["corrections"].sum() > 0
+    generator = torch.Generator().manual_seed(1)
+    orders = [draw_orders(3, generator) for _ in range(2)]
+    expected, targets = reference_gradvac(J, torch.zeros(3, 3, dtype=torch.float64), orders[k], 0.5)
+    torch.testing.assert_close(out, expected)
+    assert agg.targets is not None
+    torch.testing.assert_close(agg.targets[k], targets)
+    assert agg.last_stats["group_weights"][1 - k].tolist() == [1.0, 1.0, 1.0] and not agg.targets[1 - k].any()

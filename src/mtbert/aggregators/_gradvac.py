@@ -226,8 +226,8 @@ def _covers_all(segments: list[tuple[int, int, int]], n_columns: int) -> bool:
 
 def _group_gramians(J: Tensor, segments: list[tuple[int, int, int]], n_groups: int) -> tuple[Tensor, Tensor]:
     """``(J Jᵀ, [K, T, T] per-group Gramians)``, float64, from one pass over ``J``; the first is the sum of the
-    others."""
-    if _covers_all(segments, J.shape[1]):
+    others (a group whose tensors are all empty has no segment, and a zero Gramian)."""
+    if n_groups == 1 and _covers_all(segments, J.shape[1]):
         gramian = float64_gramian(J)
         return gramian, gramian.unsqueeze(0)
     n_tasks = J.shape[0]
