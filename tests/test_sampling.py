@@ -212,6 +212,33 @@ def test_a_stream_counts_its_multiplied_passes():
     stream = RowStream("a", 10, 4, multiplier=3)
     assert (stream.effective_size, stream.batches_per_pass) == (30, 7)
     assert RowStream("tiny", 3, 4).batches_per_pass == 1  # never 0 batches, even with fewer rows than a batch
+    plain = RowStream("a", 10, 4)  # no multiplier: one pass over the real rows
+    assert (plain.multiplier, plain.effective_size, plain.batches_per_pass) == (1, 10, 2)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_a_task_of_one_row_gives_that_row_in_every_batch(batch_size):
+    """One row is a valid task (size >= 1), and 1 a valid batch size: every batch is row 0, never an empty one."""
+    stream = RowStream("one", 1, batch_size)
+    assert stream.batches_per_pass == 1
+    batches = stream.batches(np.random.default_rng(0))
+    assert [next(batches).tolist() for _ in range(5)] == [[0]] * 5
+
+
+def test_batch_size_one_visits_every_row_once_per_pass():
+    batches = RowStream("a", 5, 1).batches(np.random.default_rng(3))
+    passes = [[next(batches).item() for _ in range(5)] for _ in range(3)]
+    assert all(sorted(p) == list(range(5)) for p in passes)
+    assert len({tuple(p) for p in passes}) > 1  # reshuffled at each pass
+
+
+def test_a_task_smaller_than_its_batch_draws_one_permutation_per_batch():
+    """Each batch of a task with fewer rows than a batch is a whole pass: the k-th batch is the k-th permutation of
+    the rows drawn from the generator (the first at the first ``next()``), no draw wasted."""
+    batches = RowStream("tiny", 3, 4).batches(np.random.default_rng(7))
+    reference = np.random.default_rng(7)
+    for _ in range(4):
+        assert next(batches).tolist() == reference.permutation(3).tolist()
 
 
 @pytest.mark.parametrize("mode", ["sequential", "proportional"])
@@ -320,6 +347,15 @@ def test_annealed_with_one_epoch_is_proportional():
     sampler = make_sampler("annealed", SIZES, BATCH, 0, seed=3, epochs=1, anneal_to=0.0)
     assert sampler.schedule.alpha(0) == 1.0
     assert same_plan(sampler.epoch(0), make_sampler("proportional", SIZES, BATCH, 0, seed=3).epoch(0))
+
+
+def test_annealed_defaults_to_one_epoch_so_it_stays_proportional():
+    """Without ``epochs`` (one epoch, the default of make_sampler and schedules) α stays 1 in every epoch."""
+    sampler = make_sampler("annealed", SIZES, BATCH, 0, seed=3, anneal_to=0.0)
+    assert [sampler.schedule.alpha(e) for e in range(3)] == [1.0] * 3
+    assert same_plan(sampler.epoch(1), make_sampler("proportional", SIZES, BATCH, 0, seed=3).epoch(1))
+    annealed = schedules(anneal_to=0.0)["annealed"]
+    assert [annealed.alpha(e) for e in range(3)] == [1.0] * 3
 
 
 # --- bad arguments: each rule lives in one constructor, which names the argument ------------------------------------

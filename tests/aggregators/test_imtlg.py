@@ -103,3 +103,14 @@ def test_two_opposite_rows_give_zero_not_amplified_rounding() -> None:
     agg = IMTLG()
     assert agg(J).abs().max() == 0
     assert agg.last_stats["weights"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-3, 1e3, 1e6, 1e8, 1e12])
+def test_weights_do_not_depend_on_a_common_scale_of_the_gradients(scale: float) -> None:
+    """The equal-angle weights scale as 1/||g||; Σα = 1 removes that: the two conflicting rows above give
+    α = (2, 5)/7 at any scale, and d scales with J. (Their sum is not a cancellation however small it gets.)"""
+    J = torch.tensor([[3.0, 4.0, 0.0], [-2.0, 0.0, 0.0]], dtype=F64) * scale
+    agg = IMTLG()
+    d = agg(J)
+    torch.testing.assert_close(agg.last_stats["weights"], torch.tensor([2 / 7, 5 / 7], dtype=F64))
+    torch.testing.assert_close(d, torch.tensor([-4 / 7, 8 / 7, 0.0], dtype=F64) * scale)

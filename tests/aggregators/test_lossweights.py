@@ -13,15 +13,17 @@ F64 = torch.float64
 J = torch.eye(3, dtype=F64)  # the output's coordinates are the weights
 
 
-def test_adam_step_is_torchs_adam() -> None:
+@pytest.mark.parametrize("weight_decay", [0.01, None])  # None: adam_step's default, no decay (torch's default too)
+def test_adam_step_is_torchs_adam(weight_decay: float | None) -> None:
     param, reference = torch.tensor([0.3, -1.0], dtype=F64), torch.nn.Parameter(torch.tensor([0.3, -1.0], dtype=F64))
-    optimizer = torch.optim.Adam([reference], lr=0.05, weight_decay=0.01)
+    optimizer = torch.optim.Adam([reference], lr=0.05, weight_decay=weight_decay or 0.0)
     state = {"exp_avg": torch.zeros(2, dtype=F64), "exp_avg_sq": torch.zeros(2, dtype=F64), "step": torch.tensor(0)}
+    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
     for k in range(5):
         grad = torch.tensor([math.sin(k), math.cos(k)], dtype=F64)
         reference.grad = grad.clone()
         optimizer.step()
-        adam_step(param, grad, state, lr=0.05, weight_decay=0.01)
+        adam_step(param, grad, state, lr=0.05, **decay)
     torch.testing.assert_close(param, reference.detach(), rtol=1e-12, atol=1e-14)
 
 
@@ -34,6 +36,32 @@ def test_uncertainty_weights_tend_to_one_over_each_loss() -> None:
     for _ in range(2000):
         agg(J, losses=losses)
     torch.testing.assert_close(agg.own_weights, 1 / losses.double(), rtol=1e-2, atol=0)
+
+
+def test_uncertainty_first_adam_step_by_hand_with_the_default_rate() -> None:
+    """s = 0, so the first step is sum and s_i's gradient is 1 - L_i; Adam's first step moves s_i by
+    -lr g_i / (|g_i| + 1e-8) with the default lr = 1e-2, so the second step's weights are exp(-s_i)."""
+    losses = [0.5, 1.0, 2.0]
+    s = [-0.01 * (1 - loss) / (abs(1 - loss) + 1e-8) for loss in losses]
+    agg = make_aggregator("uncertainty")
+    assert agg.lr == 0.01
+    agg(J, losses=torch.tensor(losses, dtype=F64))
+    torch.testing.assert_close(agg.param, torch.tensor(s, dtype=F64), rtol=1e-12, atol=0)
+    out = agg(J, losses=torch.tensor(losses, dtype=F64))
+    torch.testing.assert_close(out, torch.tensor([math.exp(-si) for si in s], dtype=F64), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(("name", "cls"), [("uncertainty", "Uncertainty"), ("famo", "FAMO")])
+def test_a_stepped_method_refuses_another_number_of_tasks_by_name(name: str, cls: str) -> None:
+    """Before its first Adam step (FAMO takes none at its first call) a method takes any number of tasks; after it,
+    its state is sized for them."""
+    agg = make_aggregator(name)
+    agg(torch.eye(2, dtype=F64), losses=torch.tensor([1.0, 2.0]))  # not bound yet: sized for 2 tasks here
+    agg.reset()
+    for losses in ([1.0, 2.0, 0.5], [0.9, 1.5, 0.5]):  # reset, not stepped: re-sized for 3
+        agg(J, losses=torch.tensor(losses))
+    with pytest.raises(ValueError, match=re.escape(f"{cls} was bound to 3 tasks but got 2 losses.")):
+        agg(torch.eye(2, dtype=F64), losses=torch.tensor([1.0, 2.0]))
 
 
 def test_famo_weight_moves_toward_the_task_whose_loss_falls_slowest() -> None:
@@ -85,6 +113,8 @@ def test_state_round_trips(name: str) -> None:
     agg, losses = make_aggregator(name), [torch.tensor([1.0, 2.0, 0.5]), torch.tensor([0.8, 1.9, 0.6])]
     for value in losses:
         agg(J, losses=value)
+    step = agg.state_dict()["step"]  # Adam's steps: one per call (FAMO: none at its first), an exact integer count
+    assert (step.dtype, step.item()) == (torch.int64, 2 if name == "uncertainty" else 1)
     copy = make_aggregator(name)
     copy.load_state_dict(agg.state_dict())
     nxt = torch.tensor([0.7, 1.5, 0.6])

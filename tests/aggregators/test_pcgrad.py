@@ -122,3 +122,16 @@ def test_corrections_stat_marks_projected_pairs() -> None:
 def test_bad_seed_rejected(seed: object) -> None:
     with pytest.raises(ValueError, match="`seed`"):
         PCGrad(seed=seed)  # type: ignore[arg-type]
+
+
+def test_a_gradient_whose_squared_norm_underflows_is_not_projected_onto() -> None:
+    """g1 = (-1e-170, 1e-171) conflicts with g0 = (1, 0), but ||g1||² underflows to 0 in float64: there is no
+    normal plane to divide out, so g0 is left as it is (g1 is still projected onto g0's, which changes it by ~1e-170)
+    and the output is g0 + g1, not a division by zero."""
+    J = torch.tensor([[1.0, 0.0], [-1e-170, 1e-171]], dtype=torch.float64)
+    G = J @ J.T
+    assert G[1, 1] == 0 and G[0, 1] < 0
+    weights, corrections = pcgrad_coefficients(G, [[1], [0]])
+    assert corrections.tolist() == [[0, 0], [1, 0]]
+    assert weights.tolist() == [1.0, 1.0]  # 1 + 1e-170 rounds to 1
+    torch.testing.assert_close(PCGrad()(J), J.sum(dim=0), rtol=1e-15, atol=0)
