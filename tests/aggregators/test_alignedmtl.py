@@ -74,6 +74,23 @@ def test_zero_row_gets_zero_weight_and_min_is_the_smallest_nonzero_singular_valu
     check(AlignedMTL(), J, [1.0, 0.5, 0.0], [1.0, 1.0, 0.0, 0.0])
 
 
+def test_rank_one_rows_are_their_own_alignment() -> None:
+    # g and 2g: one singular value σ = √5 (U = (1, 2)/√5, V = e_0), so Ĵ = σ U Vᵀ = J and d = 3 e_0; the weights are
+    # σ G^{-1/2} 1 on the row space: √5 · (1/√5) u uᵀ 1 with u = (1, 2)/√5, uᵀ1 = 3/√5, i.e. (3/5)(1, 2).
+    J = torch.tensor([[1.0, 0.0], [2.0, 0.0]], dtype=F64)
+    check(AlignedMTL(), J, [0.6, 1.2], [3.0, 0.0])
+
+
+@pytest.mark.parametrize("scale_mode", SCALE_MODES)
+def test_zero_rows_give_zero_and_float64_weights(scale_mode: str) -> None:
+    # Rank 0: no singular value to scale by; every weight gives 0, and the weights keep the [T] float64 contract.
+    agg = AlignedMTL(scale_mode=scale_mode)
+    d = agg(torch.zeros(3, 4, dtype=torch.float32))
+    assert d.dtype == torch.float32 and torch.equal(d, torch.zeros(4))
+    weights = agg.last_stats["weights"]
+    assert weights.dtype == F64 and weights.shape == (3,) and torch.isfinite(weights).all()
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("scale_mode", SCALE_MODES)
 def test_output_is_the_sum_of_the_aligned_gradients(seed: int, scale_mode: str) -> None:

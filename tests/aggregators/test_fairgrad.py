@@ -11,6 +11,7 @@ from _aggregation_asserts import conflicting
 from torchjd.aggregation import FairGrad as TorchJDFairGrad
 
 from mtbert.aggregators import make_aggregator
+from mtbert.aggregators._nashmtl import fair_weights
 
 F64 = torch.float64
 
@@ -29,7 +30,38 @@ def test_each_tasks_gain_is_its_weight_to_the_minus_one_over_alpha(alpha: float,
 
 def test_alpha_zero_is_the_sum() -> None:
     J = conflicting(0)
-    torch.testing.assert_close(make_aggregator("fairgrad", alpha=0.0)(J), J.sum(0))
+    agg = make_aggregator("fairgrad", alpha=0.0)
+    torch.testing.assert_close(agg(J), J.sum(0))
+    torch.testing.assert_close(agg.last_stats["weights"], torch.ones(3, dtype=F64))  # float64, as every method's
+
+
+def test_defaults_are_proportional_fairness_and_100_iterations() -> None:
+    assert repr(make_aggregator("fairgrad")) == "FairGrad(alpha=1.0, max_iters=100)"
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0])
+def test_each_step_continues_newton_from_the_previous_weights(alpha: float) -> None:
+    """With one Newton iteration per step, step k on the same Gramian is k iterations from uniform weights (warm
+    start): the first step is far from ``G w = w^(-1/alpha)``, eight steps meet it."""
+    J = conflicting(0)
+    G = J @ J.T
+    agg = make_aggregator("fairgrad", alpha=alpha, max_iters=1)
+    residuals = []
+    for k in range(1, 9):
+        agg(J)
+        torch.testing.assert_close(agg.last, fair_weights(G, alpha, None, k), rtol=1e-12, atol=0)
+        residuals.append((G @ agg.last - agg.last ** (-1 / alpha)).norm().item())
+    assert residuals[0] > 1.0 and residuals[-1] < 1e-7
+
+
+def test_state_before_the_first_step_restores_a_used_one() -> None:
+    """A checkpoint written before FairGrad's first step (e.g. after a heads-only epoch) holds its empty state, so it
+    loads into any FairGrad, and the next step is a fresh one's (no warm start)."""
+    J = conflicting(0)
+    fresh, used = make_aggregator("fairgrad"), make_aggregator("fairgrad")
+    used(conflicting(1))
+    used.load_state_dict(fresh.state_dict())
+    assert torch.equal(used(J), fresh(J))
 
 
 @pytest.mark.parametrize("seed", range(3))
