@@ -1,6 +1,7 @@
 """Behaviour shared by every aggregator: shapes, the Gramian, the weights applied, input checks."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -215,3 +216,71 @@ def test_a_non_finite_row_is_named() -> None:
     with pytest.raises(NonFiniteJacobian) as info:
         make_aggregator("pcgrad")(J)
     assert (str(info.value), info.value.rows) == ("J has non-finite values in row(s) [1]", [1])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [5, ("a",), ("a", 1, 2), (3, 3), ("a", 1.5), ("a", True), ("a", -1)],
+    ids=["not-a-pair", "one-item", "three-items", "name-not-str", "float-numel", "bool-numel", "negative-numel"],
+)
+def test_bind_refuses_each_malformed_layout_entry(entry: object) -> None:
+    agg = make_aggregator("sum")
+    message = f"layout entries must be (name: str, numel: int >= 0). Found {entry!r}."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        agg.bind([("a", 3), entry], 3)
+
+
+@pytest.mark.parametrize("n_tasks", [0, -1, True, 2.0])
+def test_bind_refuses_a_task_count_that_is_not_a_positive_integer(n_tasks: object) -> None:
+    message = f"n_tasks must be a positive integer. Found n_tasks={n_tasks!r}."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_aggregator("sum").bind([("a", 1)], n_tasks)
+
+
+def test_bind_accepts_an_empty_tensor_and_a_single_task() -> None:
+    agg = make_aggregator("sum")
+    agg.bind([("a", 0), ("b", 2), ("c", 0)], 1)  # numel >= 0: a parameter with no elements is a valid entry
+    torch.testing.assert_close(agg(torch.tensor([[1.0, 2.0]])), torch.tensor([1.0, 2.0]))
+
+
+def test_seed_accepts_the_largest_generator_seed_only() -> None:
+    largest = 2**63 - 1
+    agg = make_aggregator("pcgrad", seed=largest)
+    assert agg.seed == largest
+    generator = torch.Generator().manual_seed(largest)
+    torch.testing.assert_close(agg.rng_state, generator.get_state(), atol=0, rtol=0)
+    with pytest.raises(ValueError, match=re.escape("Found seed=9223372036854775808.")):
+        make_aggregator("pcgrad", seed=largest + 1)
+
+
+def test_pcgrad_draws_one_set_of_orders_per_step() -> None:
+    """The stored generator advances by exactly the orders a step uses, so the k-th step's orders are the k-th draw of
+    a generator seeded alike (what makes a resumed run continue with the same orders)."""
+    from mtbert.aggregators._base import draw_orders
+
+    J = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    agg = make_aggregator("pcgrad", seed=11)
+    generator = torch.Generator().manual_seed(11)
+    for _ in range(3):
+        agg(J)
+        draw_orders(3, generator)
+        assert torch.equal(agg.rng_state, generator.get_state())
+
+
+def test_a_non_finite_loss_is_named() -> None:
+    from mtbert.aggregators._base import NonFiniteJacobian
+
+    with pytest.raises(NonFiniteJacobian) as info:
+        make_aggregator("famo")(torch.ones(3, 4), None, torch.tensor([1.0, float("nan"), float("inf")]))
+    assert str(info.value) == "losses must be finite. Found losses=[1.0, nan, inf]."
+    assert info.value.rows == [1, 2]
+
+
+def test_losses_are_read_in_float64_whatever_their_dtype() -> None:
+    # FAMO's gap L - m + 1e-8 in float32 would round both the 0.1 and the 1e-8 away (relative 3e-8 on the weights).
+    J = torch.eye(2, dtype=torch.float64)
+    losses = torch.tensor([1.0, 3.0])  # exact in float32
+    ours = make_aggregator("famo", min_loss=0.1)(J, None, losses)
+    gap = losses.double() - 0.1 + 1e-8
+    expected = (1 / gap) / (1 / gap).sum()  # first step: uniform z, w ∝ 1 / (L - m)
+    torch.testing.assert_close(ours, expected, atol=1e-15, rtol=0)

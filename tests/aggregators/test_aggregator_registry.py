@@ -114,3 +114,20 @@ def test_register_makes_a_new_method_buildable_by_its_name() -> None:
         assert type(make_aggregator("other_sum")) is Other
     finally:
         _REGISTRY.pop("other_sum", None)
+
+
+def test_statistic_docs_name_the_methods_of_each_meaning_only_where_they_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mtbert.aggregators import Sum, _registry
+    from mtbert.aggregators._base import GramianWeightedAggregator, Stat
+
+    def method(stats: dict[str, Stat]) -> type:
+        return type("Method", (Sum,), {"stats": stats})
+
+    one, two, same = Stat("task", "one"), Stat("task", "two"), Stat("scalar", "same")
+    fake = {"b": method({"x": two, "y": same}), "a": method({"x": one, "y": same}), "c": method({"x": one})}
+    monkeypatch.setattr(_registry, "_REGISTRY", fake)
+    assert _registry.statistic_docs() == {"x": "one (a, c) / two (b)", "y": "same"}
+    monkeypatch.undo()
+    assert _registry.statistic_docs()["weights"] == GramianWeightedAggregator.stats["weights"].doc

@@ -78,3 +78,32 @@ def test_threshold_curve_by_hand():
     curve = threshold_curve(p, gold, np.array([0.0, 0.5, 0.7, 0.95]))
     # predicted 1 where p > t: [1,1,1] [0,1,1] [0,0,1] [0,0,0]
     assert curve == pytest.approx([1 / 3, 2 / 3, 1 / 3, 2 / 3])
+
+
+def test_the_interval_is_the_percentiles_of_the_seeded_resamples_at_the_level_asked():
+    rng = np.random.default_rng(0)
+    gold, pred = rng.normal(size=60), rng.normal(size=60)
+
+    def mean_error(p: np.ndarray, g: np.ndarray) -> float:
+        return float(np.mean(p - g))  # a continuous metric: distinct resamples give distinct values
+
+    samples = bootstrap_samples(mean_error, pred, gold, bootstrap_indices(60, 400, 5))
+    assert bootstrap_interval(mean_error, pred, gold, resamples=400, seed=5) == percentile_interval(samples)
+    half = bootstrap_interval(mean_error, pred, gold, resamples=400, seed=5, level=0.5)
+    assert half == percentile_interval(samples, 0.5)
+    low, high = percentile_interval(samples)
+    assert low < half[0] < half[1] < high  # the central half lies strictly inside the central 95%
+
+
+def test_confusion_matrix_counts_are_integers():
+    counts = confusion_matrix(np.array([1.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), 2)
+    assert counts.dtype.kind == "i"  # the figure writes str(count) in each cell: "2", not "2.0"
+    assert [[str(c) for c in row] for row in counts] == [["1", "1"], ["0", "1"]]
+
+
+def test_threshold_curve_predicts_1_strictly_above_the_threshold():
+    # A probability equal to the threshold predicts 0 (the model's rule: a logit above 0, p(1) > 0.5).
+    p = np.array([0.0, 0.5, 1.0])
+    gold = np.array([0.0, 0.0, 1.0])
+    # predicted: t = 0: [0, 1, 1]; t = 0.5: [0, 0, 1]; t = 1: [0, 0, 0]
+    assert threshold_curve(p, gold, np.array([0.0, 0.5, 1.0])).tolist() == pytest.approx([2 / 3, 1.0, 2 / 3])

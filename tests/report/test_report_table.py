@@ -60,3 +60,18 @@ def test_the_intervals_cover_the_true_accuracy_about_95_percent_of_the_time():
     for key, hits in covered.items():
         assert 88 <= hits <= 99, (key, hits)
     assert 0.13 < np.mean(widths) < 0.18
+
+
+def test_check_matches_allows_1e_6_absolute_and_names_a_missing_model():
+    """The recorded metrics may differ from the dev predictions' by float32 label rounding (up to 1e-6, at any
+    scale), no more; a model with no recorded metrics is named like a stale value."""
+    from mtbert.errors import DataError
+    from mtbert.report.table import check_matches
+
+    check_matches({"m": {"sst_acc": 0.75}}, {"m": {"sst_acc": 0.75 + 5e-7}}, "metrics.json")
+    with pytest.raises(DataError) as info:
+        check_matches({"m": {"sts_pearson": 100.0}}, {"m": {"sts_pearson": 100.0005}}, "metrics.json")
+    assert str(info.value) == "metrics.json: m.sts_pearson is 100.0005, the dev predictions give 100.0"
+    with pytest.raises(DataError) as info:
+        check_matches({"m": {"sst_acc": 0.75}}, {"other": {"sst_acc": 0.75}}, "metrics.json")
+    assert str(info.value) == "metrics.json: m.sst_acc is None, the dev predictions give 0.75"

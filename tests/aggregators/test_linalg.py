@@ -1,0 +1,48 @@
+"""The Gramian solvers of mtbert.aggregators._linalg, on small cases solved by hand."""
+
+import pytest
+import torch
+
+from mtbert.aggregators._linalg import dual_cone_weights, equal_angle_weights, min_norm_weights, rank_rtol
+
+F64 = torch.float64
+RTOL = rank_rtol(F64, 3, 3)
+
+
+def test_equal_angle_weights_of_independent_rows_by_hand() -> None:
+    # Orthogonal rows of norms 1, 2, 4: C = I, so b = D⁻¹ 1.
+    G = torch.diag(torch.tensor([1.0, 4.0, 16.0], dtype=F64))
+    torch.testing.assert_close(equal_angle_weights(G, RTOL), torch.tensor([1.0, 0.5, 0.25], dtype=F64))
+
+
+def test_equal_angle_weights_of_dependent_rows_by_hand() -> None:
+    # Rows (1, 0), (1, 0), (0, 2): C = [[1, 1, 0], [1, 1, 0], [0, 0, 1]] of rank 2, C⁺ 1 = (1/2, 1/2, 1) (the pseudo-
+    # inverse of the all-ones 2 x 2 block is itself / 4), and D⁻¹ = diag(1, 1, 1/2).
+    J = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=F64)
+    b = equal_angle_weights(J @ J.T, RTOL)
+    torch.testing.assert_close(b, torch.tensor([0.5, 0.5, 0.5], dtype=F64), atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize("reg", [0.0, 1e-4])
+def test_dual_cone_weights_of_a_zero_gramian_are_the_targets(reg: float) -> None:
+    """Every vector is in the dual cone of zero rows: nothing to project, with or without the ridge."""
+    U = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.25, 0.25]], dtype=F64)
+    torch.testing.assert_close(dual_cone_weights(torch.zeros(3, 3, dtype=F64), U, RTOL, reg), U, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 0.1, 1.0, 1e6])
+def test_dual_cone_weights_with_a_ridge_by_hand_at_every_scale(scale: float) -> None:
+    """The ridge is added to G / tr G, so c·G gives the same weights at any c, a trace below 1 included."""
+    # Conflicting rows g0 = (1, 0), g1 = (-1, 1): G = [[1, -1], [-1, 2]], trace 3, and each row is against the other.
+    # The projection of u = e_i is v = e_i + λ e_j with the j-th entry of (G / 3 + reg I) v zero (λ > 0, active).
+    G = scale * torch.tensor([[1.0, -1.0], [-1.0, 2.0]], dtype=F64)
+    reg = 1e-4
+    V = dual_cone_weights(G, torch.eye(2, dtype=F64), rank_rtol(F64, 2, 2), reg)
+    expected = [[1.0, (1 / 3) / (2 / 3 + reg)], [(1 / 3) / (1 / 3 + reg), 1.0]]
+    torch.testing.assert_close(V, torch.tensor(expected, dtype=F64), atol=1e-12, rtol=0)
+
+
+def test_min_norm_weights_of_a_zero_gramian_are_uniform() -> None:
+    """Every point of the simplex has norm 0: the uniform weights, float64 like every other result."""
+    w = min_norm_weights(torch.zeros(3, 3, dtype=F64), RTOL)
+    torch.testing.assert_close(w, torch.full((3,), 1 / 3, dtype=F64), atol=0, rtol=0)
