@@ -7,7 +7,7 @@ import torch
 from _aggregation_asserts import conflicting
 from torchjd.aggregation import NashMTL as TorchJDNashMTL
 
-from mtbert.aggregators import make_aggregator
+from mtbert.aggregators import _nashmtl, make_aggregator
 
 F64 = torch.float64
 
@@ -50,9 +50,48 @@ def test_update_weights_every_reuses_alpha_and_the_state_round_trips() -> None:
     first = agg.alpha.clone()
     agg(J2)  # step 2 of every 2: α kept
     torch.testing.assert_close(agg.alpha, first)
+    steps = agg.state_dict()["steps"]
+    assert steps.dtype == torch.int64 and steps.item() == 2  # the checkpoint counts the steps exactly
     copy = make_aggregator("nashmtl", update_weights_every=2)
     copy.load_state_dict(agg.state_dict())
     torch.testing.assert_close(copy(J2), agg(J2))  # step 3: both solve, warm-started from the same α
+
+
+def test_the_default_solves_at_every_step() -> None:
+    """update_weights_every = 1 (the default): each step's α solves that step's condition, not a previous step's."""
+    agg = make_aggregator("nashmtl", max_norm=0.0)
+    for seed in range(3):
+        J = conflicting(seed)
+        d = agg(J)
+        torch.testing.assert_close(J @ d, 1 / agg.last_stats["weights"], rtol=1e-5, atol=0)
+
+
+def test_the_solve_is_warm_started_from_the_previous_alpha(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the same Jacobian again, Newton starts at the (normalised) solution it found: G α = 1/α holds already."""
+    starts = []
+    newton = _nashmtl._newton
+
+    def spy(G: torch.Tensor, w: torch.Tensor, alpha: float, max_iters: int) -> torch.Tensor:
+        starts.append((G, w.clone()))
+        return newton(G, w, alpha, max_iters)
+
+    monkeypatch.setattr(_nashmtl, "_newton", spy)
+    J = conflicting(0)
+    agg = make_aggregator("nashmtl")
+    agg(J)
+    agg(J)
+    assert len(starts) == 2
+    G, start = starts[1]
+    torch.testing.assert_close(G @ start, 1 / start, rtol=1e-9, atol=0)
+
+
+def test_max_norm_rescales_a_direction_the_ridge_shortened() -> None:
+    """Nearly opposite gradients: the ridge bounds α, so ||d|| < 1 (not sqrt(T)); still longer than max_norm = 0.5, d
+    is rescaled to exactly that norm."""
+    J = torch.tensor([[1.0, 0.0], [-1.0, 1e-5]], dtype=F64)
+    unscaled = make_aggregator("nashmtl", max_norm=0.0)(J).norm().item()
+    assert 0.5 < unscaled < 1
+    assert make_aggregator("nashmtl", max_norm=0.5)(J).norm().item() == pytest.approx(0.5, rel=1e-5)
 
 
 def test_invalid_options_name_the_option() -> None:
