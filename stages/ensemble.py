@@ -6,6 +6,7 @@ forward selection on dev. The choice is written to ``predictions/ensemble/member
 
 from _runner import run, write_json
 
+from mtbert.artifacts import Artifacts
 from mtbert.config import Config
 from mtbert.ensemble import Predictions, align, ensemble_task, read_predictions
 from mtbert.errors import DataError
@@ -14,9 +15,8 @@ from mtbert.prepare import load_prepared
 from mtbert.tasks import TaskSpec, overall_score
 
 
-def read_members(cfg: Config, spec: TaskSpec, split: str) -> tuple[Predictions, list]:
+def read_members(cfg: Config, paths: Artifacts, spec: TaskSpec, split: str) -> tuple[Predictions, list]:
     """Every candidate's predictions of ``split``, aligned and checked against the prepared ids; and the labels."""
-    paths = cfg.artifacts()
     files = {m: paths.member_predictions(m, spec.name, split) for m in cfg.ensemble.members}
     members = align({m: read_predictions(p, spec.prediction_is_int, spec.classes) for m, p in files.items()}, files)
     expected = load_prepared(paths.prepared, spec.name, split)
@@ -34,7 +34,7 @@ def main(cfg: Config) -> None:
     selection = {}
     for spec in tasks:
         rule, key = cfg.ensemble_rule(spec.name), f"{spec.name}_{spec.metric_name}"
-        (dev, labels), (test, _) = read_members(cfg, spec, "dev"), read_members(cfg, spec, "test")
+        (dev, labels), (test, _) = read_members(cfg, paths, spec, "dev"), read_members(cfg, paths, spec, "test")
         result = ensemble_task(rule, cfg.ensemble.select, dev, test, labels, spec.metric)
         write_predictions(paths.ensemble_predictions(spec.name, "dev"), dev.ids, result.dev, spec)
         write_predictions(paths.ensemble_predictions(spec.name, "test"), test.ids, result.test, spec)

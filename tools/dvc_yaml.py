@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import os
 import re
@@ -76,8 +77,11 @@ def loaded_code(scripts: set[str], root: Path = ROOT) -> dict[str, set[str]]:
     return loaded
 
 
-def modules_under(folder: str, root: Path = ROOT) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in (root / folder).rglob("*.py") if "__pycache__" not in p.parts}
+@functools.cache  # code_deps asks for each folder above each loaded module
+def modules_under(folder: str, root: Path = ROOT) -> frozenset[str]:
+    return frozenset(
+        p.relative_to(root).as_posix() for p in (root / folder).rglob("*.py") if "__pycache__" not in p.parts
+    )
 
 
 def code_deps(script: str, loaded: set[str], root: Path = ROOT) -> list[str]:
@@ -98,7 +102,6 @@ def code_deps(script: str, loaded: set[str], root: Path = ROOT) -> list[str]:
 _STAGE = re.compile(r"^  (\S[^:]*):\s*(#.*)?$")
 _CMD = re.compile(r"^\s+cmd:\s*python3?\s+(\S+\.py)\b")
 _ITEM = re.compile(r"^(\s+)- (\S+)\s*(#.*)?$")
-_KEY = re.compile(r"^(\s+)(\w+):")
 
 
 def _stage_blocks(lines: list[str]) -> list[tuple[str, int, int]]:
@@ -198,9 +201,9 @@ def render_tail(cfg) -> list[str]:
 def render(text: str, cfg, loaded: dict[str, set[str]], root: Path = ROOT) -> str:
     """``dvc.yaml``'s ``text`` with its generated parts made anew."""
     lines = text.splitlines()
-    if TAIL_MARK not in "\n".join(lines):
+    tail = next((i for i, line in enumerate(lines) if line.startswith(TAIL_MARK)), None)
+    if tail is None:
         raise ValueError(f"dvc.yaml: no line starting with {TAIL_MARK!r} (where the generated tail begins)")
-    tail = next(i for i, line in enumerate(lines) if line.startswith(TAIL_MARK))
     return "\n".join([*render_code_deps(lines[:tail], loaded, root), *render_tail(cfg)]) + "\n"
 
 
