@@ -3,8 +3,9 @@
 Each member is a float64 ``[T, 40]`` matrix named ``<kind>-T<T>``: T from 2 to 8; kinds ``generic`` (Gaussian
 rows), ``conflicting`` (row 1 pulled against row 0), ``dependent`` (the last row the sum of the first two, or for
 T = 2 a negative multiple of the first), ``duplicate`` (the last row equal to the first), ``parallel`` (every row
-nearly parallel to one direction, cosines ≈ 1 - 1e-6), ``zero_row`` (the last row 0) and ``spread`` (row norms
-log-spaced over 1e-3 … 1e3). :data:`SCALES` are the overall scales the suite multiplies them by.
+nearly parallel to one direction, cosines ≈ 1 - 1e-6), ``zero_row`` (the last row 0), ``absent`` (the last row 0 beside
+the dependent one before it: a task absent from a step while two others' gradients add up to a third's) and ``spread``
+(row norms log-spaced over 1e-3 … 1e3). :data:`SCALES` are the overall scales the suite multiplies them by.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 F64 = torch.float64
 WIDTH = 40
 TASK_COUNTS = (2, 3, 5, 8)
-KINDS = ("generic", "conflicting", "dependent", "duplicate", "parallel", "zero_row", "spread")
+KINDS = ("generic", "conflicting", "dependent", "duplicate", "parallel", "zero_row", "spread", "absent")
 SCALES = (1e-6, 1e-3, 1.0, 1e2, 1e4)
 
 
@@ -39,6 +40,12 @@ def member(kind: str, n_tasks: int, seed: int = 0) -> Tensor:
         )
     elif kind == "zero_row":
         J[-1] = 0.0
+    elif kind == "absent":
+        J[-1] = 0.0
+        if n_tasks > 3:
+            J[-2] = J[0] + J[1]
+        elif n_tasks == 3:
+            J[1] = 2.0 * J[0]
     elif kind == "spread":
         J = J / J.norm(dim=1, keepdim=True) * torch.logspace(-3, 3, n_tasks, dtype=F64)[:, None]
     return J

@@ -41,6 +41,14 @@ def test_rescale_divides_as_the_authors_code(rescale: int) -> None:
     torch.testing.assert_close(make_aggregator("cagrad", c=0.5, rescale=rescale)(J), plain / factor)
 
 
+def test_the_defaults_are_the_authors_c_and_rescale() -> None:
+    """The authors' defaults (``c = 0.4``, ``rescale = 1``): what a params file without options gets."""
+    J = conflicting(0)
+    torch.testing.assert_close(
+        make_aggregator("cagrad")(J), make_aggregator("cagrad", c=0.4, rescale=1)(J), atol=0, rtol=0
+    )
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_the_worst_tasks_gain_is_maximal_within_the_ball(seed: int) -> None:
     """Primal of CAGrad: d maximises min_i g_iᵀ d over |d - g_0| <= c |g_0|; d lies on the ball and beats the mean and

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from mtbert.aggregators._linalg import dual_cone_weights, equal_angle_weights, min_norm_weights, rank_rtol
+from mtbert.aggregators._linalg import (
+    Spectrum,
+    dual_cone_weights,
+    equal_angle_weights,
+    min_norm_weights,
+    rank_rtol,
+)
 
 F64 = torch.float64
 RTOL = rank_rtol(F64, 3, 3)
@@ -46,3 +52,39 @@ def test_min_norm_weights_of_a_zero_gramian_are_uniform() -> None:
     """Every point of the simplex has norm 0: the uniform weights, float64 like every other result."""
     w = min_norm_weights(torch.zeros(3, 3, dtype=F64), RTOL)
     torch.testing.assert_close(w, torch.full((3,), 1 / 3, dtype=F64), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_spectrum_of_a_zero_gramian_is_empty(n: int) -> None:
+    spectrum = Spectrum.of(torch.zeros(n, n, dtype=F64), RTOL)
+    assert spectrum.values.shape == (0,) and spectrum.vectors.shape == (n, 0) and spectrum.rank == 0
+    assert spectrum.trace == 0.0 and type(spectrum.trace) is float
+
+
+def with_zero_rows(J: torch.Tensor, where: list[int]) -> torch.Tensor:
+    out = torch.zeros(len(J) + len(where), J.shape[1], dtype=J.dtype)
+    out[[i for i in range(len(out)) if i not in where]] = J
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("seed", range(12))
+def test_a_zero_row_beside_dependent_rows_changes_nothing_of_the_others_spectrum(seed: int, dtype) -> None:
+    """A task absent from a step (a zero row) while the others' gradients are dependent: the spectrum is the others'
+    with exact zeros in that row. Before, the zero row's e_k was decomposed with the cosines, eigh mixed it into the
+    other null vectors, and dropping it left them dependent: QR then removed a direction too many (rank 1 for rows
+    g, 3g, h, -h/2), or left ~1e-17 in the zero row for the dual-cone NNLS to lean on with a weight of 1e16."""
+    generator = torch.Generator().manual_seed(seed)
+    g, h = torch.randn(2, 6, generator=generator, dtype=F64)
+    J = torch.stack([g, 3 * g, h, -0.5 * h]).to(dtype).double()
+    rtol = rank_rtol(dtype, 5, 6)
+    expected = Spectrum.of(J @ J.T, rtol)
+    where = [int(torch.randint(5, (1,), generator=generator))]
+    full = with_zero_rows(J, where)
+    spectrum = Spectrum.of(full @ full.T, rtol)
+    assert spectrum.rank == expected.rank == 2
+    torch.testing.assert_close(spectrum.values, expected.values, atol=1e-14, rtol=0)
+    assert (spectrum.vectors[where] == 0).all()
+    L, L0 = spectrum.factor(), expected.factor()
+    others = [i for i in range(5) if i not in where]
+    torch.testing.assert_close((L @ L.T)[others][:, others], L0 @ L0.T, atol=1e-14, rtol=0)

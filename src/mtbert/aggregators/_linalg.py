@@ -72,9 +72,10 @@ class Spectrum:
 
     The rank is decided on the cosine matrix ``C = D⁻¹ G D⁻¹`` (``D`` the row norms), where each row's rounding is
     relative to its own norm, so a row 1e-6 the size of another still counts: an eigenvector ``z`` of ``C`` with an
-    eigenvalue at or below ``rtol × λ_max(C)`` is a dependence among the rows, ``G D⁻¹ z ≈ 0``, and zero rows are
-    dependences too. ``G`` is projected off those null directions, then decomposed; ``values`` ``[r]`` (descending,
-    all > 0), ``vectors`` ``[T, r]``; ``trace`` is ``tr(G)`` (0 for a zero Gramian, which has ``r = 0``)."""
+    eigenvalue at or below ``rtol × λ_max(C)`` is a dependence among the rows, ``G D⁻¹ z ≈ 0``. Zero rows (tasks
+    absent from the step) are left out of all this and get exact zeros in ``vectors``. ``G`` is projected off the
+    null directions, then decomposed; ``values`` ``[r]`` (descending, all > 0), ``vectors`` ``[T, r]``; ``trace`` is
+    ``tr(G)`` (0 for a zero Gramian, which has ``r = 0``)."""
 
     values: Tensor
     vectors: Tensor
@@ -87,20 +88,24 @@ class Spectrum:
         n = G.shape[0]
         if not trace > 0:
             return cls(G.new_zeros(0), G.new_zeros(n, 0), 0.0)
-        norms = G.diagonal().clamp(min=0).sqrt()
-        present = norms > 0
-        inv = torch.where(present, 1 / norms.clamp(min=1e-300), torch.zeros_like(norms))
-        values, vectors = torch.linalg.eigh(G * inv[:, None] * inv[None, :])
+        # Zero rows are left out: with one inside C, eigh may mix its e_k into the other null vectors, which are then
+        # dependent once D⁻¹ drops e_k (QR removed a direction too many), and rounding left ~1e-17 where an exact 0
+        # belongs, for the dual cone's NNLS to lean on with a weight of 1e16 (tests/aggregators/test_linalg.py).
+        present = (G.diagonal() > 0).nonzero().squeeze(1)
+        sub = G[present][:, present]
+        inv = 1 / sub.diagonal().sqrt()
+        values, vectors = torch.linalg.eigh(sub * inv[:, None] * inv[None, :])
         null = vectors[:, values <= rtol * values[-1]] * inv[:, None]  # G's null directions D⁻¹ z
-        null = torch.cat([null[:, null.norm(dim=0) > 0], torch.eye(n, dtype=G.dtype)[:, ~present]], dim=1)
-        normalised = G / trace
+        normalised = sub / trace
         if null.shape[1]:
             basis = torch.linalg.qr(null).Q
-            projector = torch.eye(n, dtype=G.dtype) - basis @ basis.T
+            projector = torch.eye(len(present), dtype=G.dtype) - basis @ basis.T
             normalised = projector @ normalised @ projector
         values, vectors = torch.linalg.eigh(normalised)
         keep = values > n * _EPS64 * values[-1]
-        return cls(values[keep].flip(0), vectors[:, keep].flip(1), trace)
+        full = G.new_zeros(n, int(keep.sum()))
+        full[present] = vectors[:, keep].flip(1)
+        return cls(values[keep].flip(0), full, trace)
 
     @property
     def rank(self) -> int:
