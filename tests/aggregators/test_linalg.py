@@ -88,3 +88,14 @@ def test_a_zero_row_beside_dependent_rows_changes_nothing_of_the_others_spectrum
     L, L0 = spectrum.factor(), expected.factor()
     others = [i for i in range(5) if i not in where]
     torch.testing.assert_close((L @ L.T)[others][:, others], L0 @ L0.T, atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize(("gap", "rank"), [(1.5, 2), (2.5, 3)])
+def test_the_rank_is_decided_at_rtol_times_the_largest_cosine_eigenvalue(gap: float, rank: int) -> None:
+    """Cosines [[1, c, 0], [c, 1, 0], [0, 0, 1]] have eigenvalues 1 - c, 1 and 1 + c ≈ 2: with 1 - c = 1.5 rtol the
+    smallest is at or below rtol × λ_max (a dependence: rank 2), with 2.5 rtol above it (rank 3). Not rtol alone,
+    rtol / λ_max or rtol × the middle eigenvalue."""
+    rtol = rank_rtol(torch.float32, 3, 3)
+    c = 1.0 - gap * rtol
+    G = torch.tensor([[1.0, c, 0.0], [c, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=F64) * 4.0
+    assert Spectrum.of(G, rtol).rank == rank
