@@ -99,3 +99,12 @@ def test_the_rank_is_decided_at_rtol_times_the_largest_cosine_eigenvalue(gap: fl
     c = 1.0 - gap * rtol
     G = torch.tensor([[1.0, c, 0.0], [c, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=F64) * 4.0
     assert Spectrum.of(G, rtol).rank == rank
+
+
+def test_a_row_1e_7_the_size_of_seven_others_still_counts() -> None:
+    """Seven orthogonal unit rows and one of norm 1e-7: eigenvalues 1/7 and 1e-14/7 of ``G / tr G``; the last is kept
+    (above ``T eps64 λ_max`` = 2.5e-16), not dropped as rounding at ``T eps64 / λ_max`` (1.2e-14)."""
+    G = torch.diag(torch.tensor([1.0] * 7 + [1e-14], dtype=F64))
+    spectrum = Spectrum.of(G, rank_rtol(F64, 8, 8))
+    assert spectrum.rank == 8
+    assert spectrum.values[-1].item() == pytest.approx(1e-14 / (7 + 1e-14), rel=1e-12)

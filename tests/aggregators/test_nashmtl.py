@@ -99,3 +99,34 @@ def test_invalid_options_name_the_option() -> None:
         make_aggregator("nashmtl", update_weights_every=0)
     with pytest.raises(ValueError, match="Option `max_norm` must be a float >= 0"):
         make_aggregator("nashmtl", max_norm=-1.0)
+
+
+def test_fair_weights_default_is_nash_mtls_condition_by_hand() -> None:
+    """Orthogonal rows of squared norms 4 and 1: ``G w = 1 / w`` gives ``w_i = 1 / |g_i|`` = (1/2, 1) (alpha = 1, the
+    default); alpha = 2 would give ``|g_i|^(-4/3)``."""
+    G = torch.diag(torch.tensor([4.0, 1.0], dtype=F64))
+    torch.testing.assert_close(_nashmtl.fair_weights(G), torch.tensor([0.5, 1.0], dtype=F64), rtol=1e-9, atol=0)
+
+
+def test_fair_weights_give_a_zero_row_weight_zero_and_the_others_theirs() -> None:
+    J = conflicting(0)
+    G = J @ J.T
+    alone = _nashmtl.fair_weights(G)
+    with_zero = torch.zeros(4, 4, dtype=F64)
+    with_zero[:3, :3] = G
+    weights = _nashmtl.fair_weights(with_zero)
+    assert weights[3] == 0.0
+    torch.testing.assert_close(weights[:3], alone, rtol=1e-9, atol=0)
+
+
+def test_fair_weights_from_a_start_holding_a_zero_solve_from_one_there() -> None:
+    """A task absent from the previous step has weight 0 there: the warm start replaces it by 1 (a zero start would
+    put 1/0 in Newton's first step)."""
+    J = conflicting(1)
+    G = J @ J.T
+    expected = _nashmtl.fair_weights(G)
+    start = expected.clone()
+    start[1] = 0.0
+    actual = _nashmtl.fair_weights(G, 1.0, start)
+    assert torch.isfinite(actual).all()
+    torch.testing.assert_close(actual, expected, rtol=1e-9, atol=0)
