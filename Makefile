@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # Stages run `python stages/...`: the venv must come first on PATH for dvc to find it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install data browser repro test test-slow lint bench mutate dvc-yaml clean
+.PHONY: install data browser repro test test-slow lint bench mutate mutate-training dvc-yaml clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,12 @@ bench: install data
 mutate: install
 	$(VENV)/bin/mutmut run --max-children 2
 	$(PY) bench/mutation_scores.py --markdown
+
+# The training loop's mutants, in a folder of their own (.mutants-training/): its tests run tiny trainings, minutes
+# per surviving mutant. GLOBS='mtbert.training.x_lr_factor*' runs some of them (tools/mutate_training.py).
+mutate-training: install
+	$(PY) tools/mutate_training.py $(GLOBS)
+	$(PY) bench/mutation_scores.py --markdown --folder .mutants-training/mutants
 
 # dvc.yaml's generated parts: each stage's code deps (what its script imports), artifacts: and plots: (the tasks and
 # seeds of params.yaml). tests/test_dvc_yaml.py fails until this has been run after such a change.

@@ -2,6 +2,7 @@
 
     make mutate                                   # mutmut run, then this table
     python bench/mutation_scores.py [--markdown]  # the table again; --survivors lists the surviving mutants
+    python bench/mutation_scores.py --folder .mutants-training/mutants  # the training loop's (make mutate-training)
 
 Score = killed / (killed + survived + no tests): the share of mutants some test notices. Timeouts count as killed
 (the mutant looped; the test run stopped it), as mutmut counts them. Mutants not run yet (``mutmut run <glob>`` runs
@@ -62,8 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant by module")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=MUTANTS,
+        help="mutmut's folder (the training loop's: .mutants-training/mutants, from make mutate-training)",
+    )
     args = parser.parse_args()
-    results = statuses()
+    results = statuses(args.folder)
     print(table(results, args.markdown))
     if args.survivors:
         for module, mutants in results.items():

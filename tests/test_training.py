@@ -280,6 +280,19 @@ def test_linear_and_multistep_schedules():
     assert multistep == pytest.approx([0.5, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25])
 
 
+def test_linear_and_multistep_warm_up_over_the_whole_run_not_an_epoch():
+    """The trainer passes the epoch as ``cycle`` (cosine's restart period): the other schedules ignore it. Three
+    epochs of 4 steps, warmup 25%: 3 warmup steps of the 12, then linear decay."""
+    linear = [lr_factor(s, 12, 0.25, "linear", (), 0.1, cycle=4) for s in range(4)]
+    assert linear == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    assert lr_factor(1, 12, 0.25, "multistep", (8,), 0.5, cycle=4) == pytest.approx(2 / 3)
+
+
+def test_one_step_after_the_warmup_decays_from_the_full_rate():
+    """Two steps, one of warmup: the second runs at the full rate, (total - step) / (total - warmup) = 1."""
+    assert [lr_factor(s, 2, 0.5, "linear", (), 0.1) for s in range(2)] == pytest.approx([1.0, 1.0])
+
+
 def test_the_cosine_schedule_restarts_every_epoch():
     """Three epochs of 4 steps, warmup 25% of the first: 1 warmup step, then a half cosine over the 3 steps left;
     each later epoch a half cosine over its 4 steps from 1 (SGDR): every epoch ends low, a snapshot to keep."""
