@@ -97,6 +97,7 @@ def test_sentence_transformers_export_gives_the_sts_score_from_the_cosine(saved,
     _check_task(_card_namespace(out), saved, "sts")
 
 
+@pytest.mark.filterwarnings("error:Exporting a model while it is in training mode")  # the wrapper in eval mode too
 @pytest.mark.parametrize("task", ["sst", "sts"])  # a single-sentence graph and a pair of bi-encoded inputs
 def test_onnx_export_runs_in_onnxruntime_as_in_pytorch(saved, tmp_path, task):
     out = tmp_path / f"onnx-{task}"

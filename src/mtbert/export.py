@@ -186,7 +186,7 @@ def write_onnx(predictor: Predictor, folder: Path, tasks: list[str]) -> None:
     )
     batch, lengths = torch.export.Dim("batch"), {side: torch.export.Dim(f"sequence{side}") for side in set(sides)}
     shapes = {n: {0: batch, 1: lengths[side]} for n, side in zip(names, sides, strict=True)}
-    graph = (PairGraph if model.specs[task].encoding.startswith("bi-") else TaskGraph)(model, task)
+    graph = (PairGraph if model.specs[task].encoding.startswith("bi-") else TaskGraph)(model, task).eval()
     with torch.no_grad():
         torch.onnx.export(
             graph,
