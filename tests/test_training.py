@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_a_progress_bar_replaces_the_log_lines_and_changes_no_result(
 
 @pytest.mark.parametrize("die_at_call", [3, 5])  # mid-epoch 0 (after the step-2 checkpoint); epoch 1, step 1
 def test_resume_after_interruption_ends_like_an_uninterrupted_run(
-    prepared, tiny_model_dir, tmp_path, monkeypatch, die_at_call
+    prepared, tiny_model_dir, tmp_path, monkeypatch, caplog, die_at_call
 ):
     reference = make_trainer(prepared, tiny_model_dir, "pcgrad").fit()
     checkpoints = Checkpointer(tmp_path / "ckpt", "key")
@@ -93,9 +94,12 @@ def test_resume_after_interruption_ends_like_an_uninterrupted_run(
     assert done == {3: 2, 5: 3}[die_at_call]  # the step-2 checkpoint; the end of epoch 0
     counted = count_steps(monkeypatch, real_step)
     replayed = []
-    resumed = make_trainer(prepared, tiny_model_dir, "pcgrad").fit(
-        checkpoints, on_epoch=lambda e, m: replayed.append(e)
-    )
+    with caplog.at_level(logging.INFO, logger="mtbert.training"):
+        resumed = make_trainer(prepared, tiny_model_dir, "pcgrad").fit(
+            checkpoints, on_epoch=lambda e, m: replayed.append(e)
+        )
+    where = {3: (0, 2), 5: (1, 0)}[die_at_call]
+    assert f"resuming from checkpoint {checkpoints.path}: epoch {where[0]}, step {where[1]}" in caplog.messages
     assert resumed.history == reference.history
     assert replayed == [0, 1]
     assert counted["n"] == 6 - done  # the finished steps came from the checkpoint, not from a rerun
