@@ -197,6 +197,23 @@ def test_non_finite_loss_names_the_step_and_the_task(prepared, tiny_model_dir):
         trainer.fit()
 
 
+def test_a_non_finite_loss_in_a_later_epoch_names_the_runs_step(prepared, tiny_model_dir, monkeypatch):
+    """NaN weights before the fifth step (epoch 1, step 1 of 3): the error names step 4 of the run."""
+    trainer = make_trainer(prepared, tiny_model_dir)
+    real_step, calls = Trainer.step, {"n": 0}
+
+    def poisoned_step(self, plan, global_step):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 5:
+            with torch.no_grad():
+                self.model.heads["para"].linear.weight.fill_(float("nan"))
+        return real_step(self, plan, global_step)
+
+    monkeypatch.setattr(Trainer, "step", poisoned_step)
+    with pytest.raises(TrainingError, match=r"step 4 on task 'para'"):
+        trainer.fit()
+
+
 @pytest.mark.parametrize("name", AGGREGATOR_NAMES)
 def test_every_gradient_methods_direction_is_what_the_optimizer_applies(prepared, tiny_model_dir, name):
     options = {"weights": [1.0, 0.5, 2.0]} if name == "weighted" else {}
