@@ -489,6 +489,15 @@ def test_curves_every_log_every_steps_hold_the_windows_means(prepared, tiny_mode
     )
 
 
+def test_the_curves_learning_rate_is_the_encoders_on_the_schedule(prepared, tiny_model_dir):
+    """Linear decay over the 6 steps without warmup: after step s the encoder's rate is lr (6 - s) / 6; the heads'
+    (head_lr, twice as high) is not the one plotted."""
+    trainer = make_trainer(prepared, tiny_model_dir, lr=1e-3, head_lr=2e-3, warmup_ratio=0.0, log_every=1)
+    points = []
+    trainer.fit(on_curve=lambda step, values: points.append((step, values["lr"])))
+    assert points == [(s, pytest.approx(1e-3 * (6 - s) / 6)) for s in range(1, 7)]
+
+
 def test_curve_windows_are_exact_means_of_the_steps(prepared, tiny_model_dir, monkeypatch):
     trainer = make_trainer(prepared, tiny_model_dir, steps_per_epoch=4, sampling="sequential", log_every=2)
     fake = iter([{"loss_sst": 1.0}, {"loss_sst": 3.0}, {"loss_para": 5.0}, {"loss_sts": 7.0}] * 2)
