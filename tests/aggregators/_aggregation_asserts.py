@@ -23,3 +23,15 @@ def conflicting(seed: int, tasks: int = 3, width: int = 20) -> Tensor:
     J = torch.randn(tasks, width, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     J[1] = -0.8 * J[0] + 0.3 * J[1]
     return J
+
+
+def absent_task(seed: int, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, int]:
+    """``(rows, full, k)``: rows g, 3g, h, -h/2 (two dependences) in ``dtype``, and the same with a zero row inserted
+    at ``k`` (a task absent from the step), ``k`` drawn from ``seed`` too."""
+    generator = torch.Generator().manual_seed(seed)
+    g, h = torch.randn(2, 6, generator=generator, dtype=torch.float64)
+    rows = torch.stack([g, 3 * g, h, -0.5 * h]).to(dtype)
+    k = int(torch.randint(5, (1,), generator=generator))
+    full = torch.zeros(5, 6, dtype=dtype)
+    full[[i for i in range(5) if i != k]] = rows
+    return rows, full, k

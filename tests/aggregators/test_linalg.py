@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from _aggregation_asserts import absent_task
 
 from mtbert.aggregators._linalg import (
     Spectrum,
@@ -61,12 +62,6 @@ def test_spectrum_of_a_zero_gramian_is_empty(n: int) -> None:
     assert spectrum.trace == 0.0 and type(spectrum.trace) is float
 
 
-def with_zero_rows(J: torch.Tensor, where: list[int]) -> torch.Tensor:
-    out = torch.zeros(len(J) + len(where), J.shape[1], dtype=J.dtype)
-    out[[i for i in range(len(out)) if i not in where]] = J
-    return out
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
 @pytest.mark.parametrize("seed", range(12))
 def test_a_zero_row_beside_dependent_rows_changes_nothing_of_the_others_spectrum(seed: int, dtype) -> None:
@@ -74,19 +69,16 @@ def test_a_zero_row_beside_dependent_rows_changes_nothing_of_the_others_spectrum
     with exact zeros in that row. Before, the zero row's e_k was decomposed with the cosines, eigh mixed it into the
     other null vectors, and dropping it left them dependent: QR then removed a direction too many (rank 1 for rows
     g, 3g, h, -h/2), or left ~1e-17 in the zero row for the dual-cone NNLS to lean on with a weight of 1e16."""
-    generator = torch.Generator().manual_seed(seed)
-    g, h = torch.randn(2, 6, generator=generator, dtype=F64)
-    J = torch.stack([g, 3 * g, h, -0.5 * h]).to(dtype).double()
+    rows, full, k = absent_task(seed, dtype)
+    J, full = rows.double(), full.double()  # the rows as stored, in float64
     rtol = rank_rtol(dtype, 5, 6)
     expected = Spectrum.of(J @ J.T, rtol)
-    where = [int(torch.randint(5, (1,), generator=generator))]
-    full = with_zero_rows(J, where)
     spectrum = Spectrum.of(full @ full.T, rtol)
     assert spectrum.rank == expected.rank == 2
     torch.testing.assert_close(spectrum.values, expected.values, atol=1e-14, rtol=0)
-    assert (spectrum.vectors[where] == 0).all()
+    assert (spectrum.vectors[k] == 0).all()
     L, L0 = spectrum.factor(), expected.factor()
-    others = [i for i in range(5) if i not in where]
+    others = [i for i in range(5) if i != k]
     torch.testing.assert_close((L @ L.T)[others][:, others], L0 @ L0.T, atol=1e-14, rtol=0)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
-from _aggregation_asserts import conflicting
+from _aggregation_asserts import absent_task, conflicting
 from _family import SCALES, family
 from torch import Tensor
 
@@ -217,13 +217,8 @@ def test_a_task_absent_from_the_step_changes_no_direction(name: str, dtype: torc
     Before 2026-12-07 the spectrum of such a Gramian lost a direction (``Spectrum.of``): on 7 of these 12 cases
     IMTL-G and ConFIG turned by up to 103 degrees, UPGrad and DualProj 80, Aligned-MTL 58 (float64 rows)."""
     for seed in range(12):
-        generator = torch.Generator().manual_seed(seed)
-        g, h = torch.randn(2, 6, generator=generator, dtype=torch.float64)
-        rows = torch.stack([g, 3 * g, h, -0.5 * h]).to(dtype)
-        k = int(torch.randint(5, (1,), generator=generator))
+        rows, full, k = absent_task(seed, dtype)
         others = [i for i in range(5) if i != k]
-        full = torch.zeros(5, 6, dtype=dtype)
-        full[others] = rows
         counts, losses = torch.tensor([3.0, 1.0, 2.0, 4.0, 5.0]), torch.tensor([0.5, 1.0, 1.5, 2.0, 2.5])
         options = SPECS[name].options(5)
         alone = make_aggregator(name, **{key: [v[i] for i in others] for key, v in options.items()})
